@@ -1,0 +1,56 @@
+"""The single Definitions of the platform (workspace.yaml points here)."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+
+from assets.publishing import expire_failed_run_branches, publish_successful_runs
+from assets.raw_sources import RAW_ASSETS
+from assets.sensors import landing_zone_sensor, raw_sources_job
+from mlplatform.config import Settings
+from resources import FraudApiResource, LakeIOManager, LakeResource, LandingZoneResource, SourceDatabaseResource
+
+
+def _secret(name: str, default: str) -> str | EnvVar:
+    """Secrets come through EnvVar when set, so they never appear in the UI's resource config."""
+    return EnvVar(name) if name in os.environ else default
+
+
+def lake_resource(settings: Settings) -> LakeResource:
+    if settings.lake_backend == "lakefs":
+        return LakeResource(
+            backend="lakefs",
+            lakefs_endpoint=EnvVar("LAKEFS_ENDPOINT"),
+            lakefs_access_key_id=EnvVar("LAKEFS_ACCESS_KEY_ID"),
+            lakefs_secret_access_key=EnvVar("LAKEFS_SECRET_ACCESS_KEY"),
+            lakefs_repository=os.environ.get("LAKEFS_REPOSITORY", "mlplatform"),
+            lakefs_storage_namespace=os.environ.get("LAKEFS_STORAGE_NAMESPACE"),
+        )
+    return LakeResource(backend="local", root=str(settings.lake_root))
+
+
+def build_resources(settings: Settings) -> dict:
+    lake = lake_resource(settings)
+    return {
+        "lake": lake,
+        "lake_io_manager": LakeIOManager(lake=lake),
+        "landing_zone": LandingZoneResource(uri=settings.landing_uri),
+        "source_db": SourceDatabaseResource(url=_secret("MLPLATFORM_SOURCE_DB_URL", settings.source_db_url)),
+        "fraud_api": FraudApiResource(
+            url=settings.fraud_api_url, token=_secret("MLPLATFORM_FRAUD_API_TOKEN", settings.fraud_api_token)
+        ),
+    }
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    return Definitions(
+        assets=RAW_ASSETS,
+        jobs=[raw_sources_job],
+        sensors=[landing_zone_sensor, publish_successful_runs, expire_failed_run_branches],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,96 @@
+"""Publishing (the P of write-audit-publish): a run's branch is merged into main only if the run and
+all its blocking checks succeeded; failed runs keep their branch until the retention policy."""
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunStatusSensorContext,
+    SensorEvaluationContext,
+    SkipReason,
+    run_status_sensor,
+    sensor,
+)
+
+from mlplatform.lake import Lake
+from mlplatform.lake.wap import Publication, expire_run_branches, publish
+from resources import LakeResource
+
+RETENTION_SECONDS = 7 * 86_400
+
+
+class NotPublishable(Exception):
+    pass
+
+
+@cache
+def code_version() -> str:
+    """The git commit of the code that ran (or 'unknown' outside a checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _span(keys: set[str]) -> str:
+    ordered = sorted(keys)
+    return "" if not ordered else ordered[0] if len(ordered) == 1 else f"{ordered[0]}..{ordered[-1]} ({len(ordered)})"
+
+
+def publish_run(instance: DagsterInstance, run_id: str, lake: Lake) -> Publication | None:
+    """Merges a successful run's branch into main; raises NotPublishable for a failed run or check."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status != DagsterRunStatus.SUCCESS:
+        raise NotPublishable(
+            f"run {run_id} did not succeed ({run.status.value if run else 'unknown run'}); its branch is kept"
+        )
+    checks = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    failed = [
+        r.event_log_entry.dagster_event.event_specific_data
+        for r in checks
+        if not r.event_log_entry.dagster_event.event_specific_data.passed
+        and r.event_log_entry.dagster_event.event_specific_data.severity.value == "ERROR"
+    ]
+    if failed:
+        names = ", ".join(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed)
+        raise NotPublishable(f"run {run_id} has failed blocking checks ({names}); its branch is kept")
+    materialized = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    assets = sorted({r.event_log_entry.dagster_event.asset_key.to_user_string() for r in materialized})
+    partitions = {r.event_log_entry.dagster_event.partition for r in materialized} - {None}
+    return publish(
+        lake,
+        run_id,
+        {"partitions": _span(partitions), "asset_keys": ",".join(assets), "code_version": code_version()},
+    )
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING)
+def publish_successful_runs(context: RunStatusSensorContext, lake: LakeResource):
+    """Publishes each successful run's branch to main."""
+    try:
+        publication = publish_run(context.instance, context.dagster_run.run_id, lake.get())
+    except NotPublishable as exc:
+        return SkipReason(str(exc))
+    if publication and publication.commit:
+        context.log.info(f"published run {publication.run_id} as {publication.commit.id}")
+    return None
+
+
+@sensor(minimum_interval_seconds=3600, default_status=DefaultSensorStatus.RUNNING)
+def expire_failed_run_branches(context: SensorEvaluationContext, lake: LakeResource):
+    """Retention: deletes branches of failed runs after a week."""
+    removed = expire_run_branches(lake.get(), RETENTION_SECONDS)
+    return SkipReason(f"removed {len(removed)} expired run branches")

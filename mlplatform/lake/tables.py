@@ -1,0 +1,62 @@
+"""Data frames stored as Parquet objects in the lake, one object per asset partition."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlplatform.lake.base import Lake
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    path: str
+    rows: int
+    content_hash: str  # sha256 of the Parquet bytes: equal data gives equal bytes, so an equal hash
+    schema: dict[str, str]
+
+
+def table_path(asset: list[str], partition: str | None) -> str:
+    """`tables/<asset key>/date=<partition>/data.parquet` (or without the partition folder)."""
+    folder = "/".join(["tables", *asset])
+    return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
+
+
+def to_parquet(df: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def from_parquet(data: bytes) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(data)).to_pandas()
+
+
+def write_table(lake: Lake, branch: str, path: str, df: pd.DataFrame) -> StoredTable:
+    data = to_parquet(df)
+    lake.put(branch, path, data)
+    return StoredTable(
+        path=path,
+        rows=len(df),
+        content_hash=hashlib.sha256(data).hexdigest(),
+        schema={str(c): str(t) for c, t in df.dtypes.items()},
+    )
+
+
+def read_table(lake: Lake, ref: str, path: str) -> pd.DataFrame:
+    return from_parquet(lake.get(ref, path))
+
+
+def frames_hash(frames: dict[str, pd.DataFrame]) -> str:
+    """The content hash the lake IO manager records for these partitions (one partition: its Parquet sha256)."""
+    return combined_hash([hashlib.sha256(to_parquet(frames[k])).hexdigest() for k in sorted(frames)])
+
+
+def combined_hash(hashes: list[str]) -> str:
+    return hashes[0] if len(hashes) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()

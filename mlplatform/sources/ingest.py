@@ -1,0 +1,84 @@
+"""Reading each raw source for one day and validating it into accepted and quarantined rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlplatform.sources.landing import LandingZone
+from mlplatform.sources.validation import Field, RecordChecker, Validated, parse_ndjson
+
+TRANSACTION_FIELDS = [
+    Field("transaction_id", "int"),
+    Field("tx_datetime", "datetime"),
+    Field("customer_id", "int"),
+    Field("terminal_id", "int"),
+    Field("tx_amount", "float", non_negative=True),
+]
+CUSTOMER_FIELDS = [
+    Field("customer_id", "int"),
+    Field("x", "float"),
+    Field("y", "float"),
+    Field("mean_amount", "float", non_negative=True),
+    Field("std_amount", "float", non_negative=True),
+    Field("mean_nb_tx_per_day", "float", non_negative=True),
+    Field("name", "str"),
+    Field("email", "str"),
+    Field("card_number", "str"),
+]
+TERMINAL_FIELDS = [Field("terminal_id", "int"), Field("x", "float"), Field("y", "float")]
+FRAUD_REPORT_FIELDS = [
+    Field("report_id", "str"),
+    Field("transaction_id", "int"),
+    Field("customer_id", "int"),
+    Field("tx_datetime", "datetime"),
+    Field("reported_at", "datetime"),
+]
+
+
+def day_window(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(day)
+    return start, start + pd.Timedelta(days=1)
+
+
+def ingest_transactions(
+    zone: LandingZone, day: str, customers: np.ndarray | pd.Series, terminals: np.ndarray | pd.Series
+) -> Validated:
+    """The landed transactions of `day`, checked against the known customers and terminals."""
+    records: list[Any] = []
+    origins: list[str] = []
+    for key in zone.day_files(day):
+        recs, orig = parse_ndjson(zone.get(key), key)
+        records += recs
+        origins += orig
+    check = RecordChecker(records, TRANSACTION_FIELDS, origins)
+    frame = check.frame
+    start, end = day_window(day)
+    check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")
+    check.require(frame["customer_id"].isin(customers), "unknown customer_id")
+    check.require(frame["terminal_id"].isin(terminals), "unknown terminal_id")
+    check.unique("transaction_id")
+    return check.result()
+
+
+def validate_rows(rows: pd.DataFrame, fields: list[Field], key: str) -> Validated:
+    """Rows read from a database table: typed, with unique keys."""
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    check = RecordChecker(records, fields, ["source-db"] * len(records))
+    check.unique(key)
+    return check.result()
+
+
+def validate_fraud_reports(records: list[dict[str, Any]], day: str) -> Validated:
+    """Fraud reports received for `day` (by when they were reported)."""
+    check = RecordChecker(records, FRAUD_REPORT_FIELDS, ["fraud-api"] * len(records))
+    frame = check.frame
+    start, end = day_window(day)
+    check.require(
+        (frame["reported_at"] >= start) & (frame["reported_at"] < end), f"reported_at outside partition {day}"
+    )
+    check.require(frame["reported_at"] >= frame["tx_datetime"], "reported before the transaction happened")
+    check.unique("report_id")
+    return check.result()

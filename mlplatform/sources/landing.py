@@ -1,0 +1,93 @@
+"""The landing zone where the event stream lands: a local directory or an S3 bucket.
+
+Transactions land as newline-delimited JSON, one file per hour, under
+`transactions/date=YYYY-MM-DD/part-HH.ndjson`; a `_SUCCESS` marker closes a complete day.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+TRANSACTIONS = "transactions"
+SUCCESS = "_SUCCESS"
+_DAY = re.compile(r"date=(\d{4}-\d{2}-\d{2})/" + SUCCESS + "$")
+
+
+class LandingZone(ABC):
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Sorted keys under `prefix`."""
+
+    def day_prefix(self, day: str, dataset: str = TRANSACTIONS) -> str:
+        return f"{dataset}/date={day}/"
+
+    def completed_days(self, dataset: str = TRANSACTIONS) -> list[str]:
+        """Days whose `_SUCCESS` marker has landed, sorted."""
+        return sorted(m.group(1) for key in self.list(f"{dataset}/") if (m := _DAY.search(key)))
+
+    def day_files(self, day: str, dataset: str = TRANSACTIONS) -> list[str]:
+        return [k for k in self.list(self.day_prefix(day, dataset)) if k.endswith(".ndjson")]
+
+
+class LocalLandingZone(LandingZone):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # a reader never sees half a file
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        folder = base if prefix.endswith("/") else base.parent
+        if not folder.exists():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+
+class S3LandingZone(LandingZone):
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # boto3 reads AWS_ENDPOINT_URL, so the same code talks to AWS, SeaweedFS or MinIO.
+        self.client = client or boto3.client("s3")
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+
+    def list(self, prefix: str) -> list[str]:
+        keys = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            keys.extend(obj["Key"][len(self.prefix) :] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+
+def open_landing_zone(uri: str) -> LandingZone:
+    """`s3://bucket/prefix` or a local directory."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        return S3LandingZone(bucket, prefix)
+    return LocalLandingZone(uri)

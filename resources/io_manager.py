@@ -1,0 +1,61 @@
+"""Stores every asset partition as a Parquet object in the lake, on the run's own branch."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+from mlplatform.lake import NothingToCommit
+from mlplatform.lake.tables import read_table, table_path, write_table
+from mlplatform.lake.wap import open_run_branch
+from resources.lake import LakeResource
+
+Frames = dict[str, pd.DataFrame]
+
+
+class LakeIOManager(ConfigurableIOManager):
+    """Partitioned assets are passed as {partition key: DataFrame}; unpartitioned ones as a DataFrame."""
+
+    lake: LakeResource
+
+    def handle_output(self, context: OutputContext, obj: Frames | pd.DataFrame) -> None:
+        lake = self.lake.get()
+        branch = open_run_branch(lake, context.run_id)
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        frames = obj if isinstance(obj, dict) else {keys[0]: obj}
+        missing = [k for k in keys if k not in frames]
+        if missing:
+            raise ValueError(f"{context.asset_key.to_user_string()} returned no data for partitions {missing}")
+        stored = [write_table(lake, branch, table_path(context.asset_key.path, key), frames[key]) for key in keys]
+        asset = context.asset_key.to_user_string()
+        span = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+        try:
+            commit = lake.commit(
+                branch,
+                f"{asset} [{span}]" if span else asset,
+                {"run_id": context.run_id, "asset_key": asset, "partitions": span or ""},
+            )
+            commit_id = commit.id
+        except NothingToCommit:  # identical content rewritten: the branch head already holds it
+            commit_id = lake.resolve(branch)
+        context.add_output_metadata({"branch": branch, "commit_id": commit_id, "schema": stored[0].schema})
+        for key, table in zip(keys, stored, strict=True):
+            # Per partition, so a range run still records each partition's own path, rows and hash.
+            context.step_context.add_asset_metadata(
+                {
+                    "path": table.path,
+                    "uri": lake.uri(commit_id, table.path),
+                    "row_count": table.rows,
+                    "content_hash": table.content_hash,
+                },
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
+
+    def load_input(self, context: InputContext) -> Frames | pd.DataFrame:
+        lake = self.lake.get()
+        branch = open_run_branch(lake, context.step_context.run_id)  # read upstream data as this run sees it
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return read_table(lake, branch, table_path(key.path, None))
+        return {pk: read_table(lake, branch, table_path(key.path, pk)) for pk in context.asset_partition_keys}

@@ -1,0 +1,178 @@
+"""Write-audit-publish through real Dagster runs: publish on success, main untouched otherwise."""
+
+import json
+import multiprocessing as mp
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from assets.publishing import NotPublishable
+from mlplatform.config import handbook_path
+from mlplatform.lake import MergeConflict
+from mlplatform.lake.tables import from_parquet, read_table, table_path
+from tests.platform_env import main_snapshot, make_env
+
+pytestmark = pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+DAY = "2018-04-02"
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = make_env(tmp_path / "home", days=3)
+    env.start_api()
+    yield env
+    env.stop_api()
+
+
+def test_successful_run_is_published_in_one_commit_with_lineage(env):
+    instance = DagsterInstance.ephemeral()
+    result = env.run(DAY, instance)
+    assert result.success
+    lake = env.lake
+    assert lake.list("main") == []  # nothing reaches main before publication
+    publication = env.publish(instance, result.run_id)
+
+    commit = publication.commit
+    assert commit.metadata["run_id"] == result.run_id
+    assert commit.metadata["partitions"] == DAY
+    assert set(commit.metadata["asset_keys"].split(",")) >= {"raw_transactions", "raw_fraud_reports", "raw_customers"}
+    assert commit.metadata["code_version"]
+    assert lake.log("main", limit=1)[0].id == commit.id
+    assert f"runs/{result.run_id}" not in lake.branches()  # deleted after the merge
+
+    tx = read_table(lake, "main", table_path(["raw_transactions"], DAY))
+    assert len(tx) > 9_000
+    assert tx["tx_datetime"].dt.strftime("%Y-%m-%d").eq(DAY).all()
+    reports = read_table(lake, "main", table_path(["raw_fraud_reports"], DAY))
+    assert (reports["reported_at"].dt.strftime("%Y-%m-%d") == DAY).all()
+    assert "name" not in tx.columns and "email" not in reports.columns
+
+    # The materialization records where its data is: reading that commit gives the same rows back.
+    mat = instance.fetch_materializations(AssetKey("raw_transactions"), limit=1).records[0].asset_materialization
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["rows_in"] == meta["accepted"] + meta["quarantined"] == meta["row_count"] == len(tx)
+    at_commit = from_parquet(lake.get(meta["commit_id"], meta["path"]))
+    assert at_commit.equals(tx)
+    assert mat.tags["dagster/data_version"] == meta["content_hash"]
+
+
+def _land_bad_records(env, share: float) -> int:
+    """Adds a late file of negative-amount records (new ids) to the day; returns how many."""
+    zone_root = env.settings.home / "landing" / "transactions" / f"date={DAY}"
+    good = [line for part in sorted(zone_root.glob("part-*.ndjson")) for line in part.read_text().splitlines()]
+    n = int(len(good) * share / (1 - share)) + 1
+    bad = [
+        json.dumps({**json.loads(line), "transaction_id": 10**9 + i, "tx_amount": -1})
+        for i, line in enumerate(good[:n])
+    ]
+    (zone_root / "part-99.ndjson").write_text("\n".join(bad))
+    return n
+
+
+def test_failing_blocking_check_keeps_main_unchanged(env):
+    instance = DagsterInstance.ephemeral()
+    env.publish(instance, env.run("2018-04-01", instance).run_id)
+    before = env.lake.resolve("main")
+    n_bad = _land_bad_records(env, share=0.10)  # 10 % bad records, above the 5 % limit
+
+    result = env.run(DAY, instance)
+    assert not result.success
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations["quarantine_rate"] is False
+    with pytest.raises(NotPublishable, match="did not succeed"):
+        env.publish(instance, result.run_id)
+    assert env.lake.resolve("main") == before
+    assert not env.lake.exists("main", table_path(["raw_transactions"], DAY))
+    # The failed run's branch is kept for inspection, with the quarantined records in it.
+    branch = f"runs/{result.run_id}"
+    assert branch in env.lake.branches()
+    quarantine = read_table(env.lake, branch, table_path(["raw_transactions_quarantine"], DAY))
+    assert (quarantine["reason"] == "invalid value: tx_amount is negative").sum() == n_bad
+
+
+def test_crash_mid_run_leaves_main_untouched_and_a_rerun_converges(env, tmp_path):
+    instance = DagsterInstance.ephemeral()
+    env.stop_api()  # the provider is down: raw_fraud_reports fails after the other sources were written
+    crashed = env.run(DAY, instance)
+    assert not crashed.success
+    assert env.lake.list("main") == []
+    assert env.lake.list(f"runs/{crashed.run_id}", "tables/raw_transactions/")  # partial work exists on the branch
+
+    env.start_api()
+    rerun = env.run(DAY, instance)
+    assert rerun.success
+    env.publish(instance, rerun.run_id)
+
+    # The same partition run cleanly on a fresh platform gives byte-identical tables.
+    clean = make_env(tmp_path / "clean", days=3)
+    clean.start_api()
+    try:
+        clean_instance = DagsterInstance.ephemeral()
+        clean.publish(clean_instance, clean.run(DAY, clean_instance).run_id)
+    finally:
+        clean.stop_api()
+    assert main_snapshot(env.lake) == main_snapshot(clean.lake)
+
+
+def test_same_partition_with_different_content_never_silently_overwrites(env):
+    instance = DagsterInstance.ephemeral()
+    first = env.run(DAY, instance)
+    _land_bad_records(env, share=0.01)  # changes the day's data, still under the limit
+    second = env.run(DAY, instance)
+    assert first.success and second.success
+    env.publish(instance, first.run_id)
+    published = env.lake.resolve("main")
+    with pytest.raises(MergeConflict, match="raw_transactions"):
+        env.publish(instance, second.run_id)
+    assert env.lake.resolve("main") == published
+    assert f"runs/{second.run_id}" in env.lake.branches()
+
+
+def _run_partition(home: str, api_url: str, day: str, queue) -> None:
+    from dataclasses import replace
+
+    import pandas as pd
+    from dagster import DagsterInstance
+
+    from mlplatform.config import Settings
+    from tests.platform_env import PlatformEnv
+
+    settings = replace(Settings.from_env({"MLPLATFORM_HOME": home}), fraud_api_url=api_url)
+    env = PlatformEnv(settings, pd.DataFrame())
+    instance = DagsterInstance.ephemeral()
+    result = env.run(day, instance)
+    publication = env.publish(instance, result.run_id)
+    queue.put((day, result.success, publication.commit.id))
+
+
+def test_two_concurrent_runs_of_different_partitions_both_publish(env):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_run_partition, args=(str(env.settings.home), env.api.url, day, queue))
+        for day in ("2018-04-01", "2018-04-02")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+        assert p.exitcode == 0
+    outcomes = sorted(queue.get(timeout=5) for _ in procs)
+    assert [o[1] for o in outcomes] == [True, True]
+    lake = env.lake
+    for day in ("2018-04-01", "2018-04-02"):
+        assert lake.exists("main", table_path(["raw_transactions"], day))
+    published = {c.id for c in lake.log("main")}
+    assert {o[2] for o in outcomes} <= published
+
+
+def test_range_run_publishes_every_partition_in_one_merge(env):
+    instance = DagsterInstance.ephemeral()
+    result = env.run_range("2018-04-01", "2018-04-03", instance)
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    publication = env.publish(instance, result.run_id)
+    assert publication.commit.metadata["partitions"] == "2018-04-01..2018-04-03 (3)"
+    assert publication.changed_paths == 8 * 3
+    days = [p.split("date=")[1][:10] for p in env.lake.list("main", "tables/raw_transactions/")]
+    assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]
