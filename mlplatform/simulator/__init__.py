@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from faker import Faker
 
 from mlplatform.simulator import exact, fast
 from mlplatform.simulator.frauds import add_frauds
+from mlplatform.simulator.pii import personal_data
 from mlplatform.simulator.profiles import customer_profiles, reachable_terminals, terminal_profiles
 
 Mode = Literal["exact", "fast"]
@@ -140,12 +140,9 @@ def _run_task(task: tuple) -> np.ndarray:
 
 def with_pii(customers: pd.DataFrame, reach) -> pd.DataFrame:
     """Adds the source database's PII columns (name, email, card number), deterministic per run."""
-    fake = Faker("en_US")
-    fake.seed_instance(len(customers))
     out = customers.copy()
-    out["name"] = [fake.name() for _ in range(len(out))]
-    out["email"] = [fake.email() for _ in range(len(out))]
-    out["card_number"] = [fake.credit_card_number(card_type="visa16") for _ in range(len(out))]
+    pii = personal_data(customers["CUSTOMER_ID"].to_numpy(), seed=len(customers))
+    out[["name", "email", "card_number"]] = pii.to_numpy()
     out["nb_terminals"] = reach.counts()
     return out
 

@@ -1,0 +1,18 @@
+"""Runs the benchmarks and prints their figures (`make bench`; `--quick` for a smaller run)."""
+
+import argparse
+import os
+
+from bench import demo, lake, simulator
+
+SUITES = {"simulator": simulator.main, "lake": lake.main, "demo": demo.main}
+
+if __name__ == "__main__":
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], default=list(SUITES))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    for name in args.suites or SUITES:
+        print(f"\n=== {name} ===", flush=True)
+        SUITES[name](quick=args.quick)

@@ -1,0 +1,90 @@
+"""The `mlplatform` console script, run as a user runs it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from assets.cli import app
+from mlplatform.config import handbook_path
+from mlplatform.lake import MAIN, LocalLake
+from mlplatform.lake.tables import table_path, write_table
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLPLATFORM_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_every_command_has_help():
+    for args in (
+        ["--help"],
+        ["simulate", "--help"],
+        ["replay", "--help"],
+        ["demo", "--help"],
+        ["lake", "log", "--help"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_lake_inspection_commands(home):
+    lake = LocalLake(home / "lake")
+    path = table_path(["raw_transactions"], "2018-04-01")
+    write_table(lake, MAIN, path, pd.DataFrame({"transaction_id": [1, 2], "tx_amount": [3.5, 4.25]}))
+    first = lake.commit(MAIN, "first", {"run_id": "r-1"})
+    lake.create_branch("runs/r-2", MAIN)
+    write_table(lake, "runs/r-2", path, pd.DataFrame({"transaction_id": [1], "tx_amount": [9.0]}))
+    second = lake.commit("runs/r-2", "second")
+
+    out = runner.invoke(app, ["lake", "branches"]).output
+    assert "runs/r-2" in out and second.id[:12] in out
+    out = runner.invoke(app, ["lake", "log", "main"]).output
+    assert first.id[:12] in out and "run_id: r-1" in out
+    out = runner.invoke(app, ["lake", "diff", "main", "runs/r-2"]).output
+    assert f"~ {path}" in out and "1 changes" in out
+    out = runner.invoke(app, ["lake", "show", first.id, path]).output
+    assert "2 rows" in out and "4.25" in out
+    assert runner.invoke(app, ["lake", "show", "main", "tables/"]).output.strip() == path
+
+
+def test_simulate_writes_the_three_tables(home):
+    result = runner.invoke(
+        app, ["simulate", "--out", str(home / "sim"), "--customers", "30", "--terminals", "50", "--days", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    tx = pd.read_parquet(home / "sim" / "transactions.parquet")
+    assert len(tx) > 0 and "tx/s" in result.output
+    assert len(pd.read_parquet(home / "sim" / "customers.parquet")) == 30
+    assert runner.invoke(app, ["simulate", "--out", str(home), "--mode", "nope"]).exit_code != 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+def test_demo_from_the_console_script(tmp_path):
+    exe = shutil.which("mlplatform", path=str(Path(sys.executable).parent))
+    assert exe, "the mlplatform console script is not installed beside this Python"
+    env = {**os.environ, "MLPLATFORM_HOME": str(tmp_path / "home")}
+    done = subprocess.run([exe, "demo", "--days", "3"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "published to main as commit" in done.stdout
+
+    lake = LocalLake(tmp_path / "home" / "lake")
+    head = lake.get_commit(MAIN)
+    assert head.metadata["partitions"] == "2018-04-01..2018-04-03 (3)"
+    published = pd.read_parquet(handbook_path(), filters=[("TX_TIME_DAYS", "<", 3)])
+    landed = sum(len(pd.read_parquet(lake.uri(MAIN, p))) for p in lake.list(MAIN, "tables/raw_transactions/"))
+    assert landed == len(published)
+    # The run is in the project-local Dagster home that `dagster dev` opens.
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
+    log = subprocess.run([exe, "lake", "log"], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert head.id[:12] in log and "Publish run" in log
