@@ -176,3 +176,35 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     assert publication.changed_paths == 8 * 3
     days = [p.split("date=")[1][:10] for p in env.lake.list("main", "tables/raw_transactions/")]
     assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]
+
+
+def test_publish_sensor_publishes_successful_runs_and_skips_failed_ones(env):
+    from dagster import DagsterEventType, build_run_status_sensor_context
+
+    from assets.publishing import publish_successful_runs
+    from resources import LakeResource
+
+    lake_resource = LakeResource(root=str(env.settings.lake_root))
+    instance = DagsterInstance.ephemeral()
+
+    def tick(result):
+        run = instance.get_run_by_id(result.run_id)
+        status_type = DagsterEventType.RUN_SUCCESS if result.success else DagsterEventType.RUN_FAILURE
+        event = instance.get_records_for_run(result.run_id, of_type=status_type).records[0].event_log_entry
+        context = build_run_status_sensor_context(
+            sensor_name="publish_successful_runs",
+            dagster_event=event.dagster_event,
+            dagster_instance=instance,
+            dagster_run=run,
+        )
+        return publish_successful_runs(context, lake=lake_resource)
+
+    ok = env.run("2018-04-01", instance)
+    tick(ok)
+    assert env.lake.get_commit("main").metadata["run_id"] == ok.run_id
+
+    _land_bad_records(env, share=0.10)
+    failed = env.run(DAY, instance)
+    skipped = tick(failed)
+    assert "did not succeed" in skipped.skip_message
+    assert env.lake.get_commit("main").metadata["run_id"] == ok.run_id

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlplatform.sources.landing import LandingZone
-from mlplatform.sources.validation import Field, RecordChecker, Validated, parse_ndjson
+from mlplatform.sources.validation import Field, RecordChecker, Validated
 
 TRANSACTION_FIELDS = [
     Field("transaction_id", "int"),
@@ -47,13 +47,8 @@ def ingest_transactions(
     zone: LandingZone, day: str, customers: np.ndarray | pd.Series, terminals: np.ndarray | pd.Series
 ) -> Validated:
     """The landed transactions of `day`, checked against the known customers and terminals."""
-    records: list[Any] = []
-    origins: list[str] = []
-    for key in zone.day_files(day):
-        recs, orig = parse_ndjson(zone.get(key), key)
-        records += recs
-        origins += orig
-    check = RecordChecker(records, TRANSACTION_FIELDS, origins)
+    files = [(key, zone.get(key)) for key in zone.day_files(day)]
+    check = RecordChecker.from_ndjson(files, TRANSACTION_FIELDS)
     frame = check.frame
     start, end = day_window(day)
     check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")

@@ -77,3 +77,40 @@ def test_fraud_reports_must_be_reported_within_the_partition_and_after_the_trans
         "reported before the transaction happened",
         "duplicate report_id",
     ]
+
+
+def test_bulk_and_record_by_record_paths_agree():
+    """A well-typed file takes Arrow's bulk path; its verdicts equal the record-by-record checker's."""
+    import pandas as pd
+
+    from mlplatform.sources.ingest import TRANSACTION_FIELDS
+    from mlplatform.sources.validation import RecordChecker, _bulk_checker, parse_ndjson
+
+    lines = [
+        json.dumps(GOOD),
+        json.dumps(GOOD | {"transaction_id": 2, "tx_amount": -1.0}),
+        json.dumps(GOOD | {"transaction_id": 3, "tx_amount": float("nan")}),
+        json.dumps(GOOD | {"transaction_id": 4, "customer_id": None}),
+        json.dumps({k: v for k, v in GOOD.items() if k != "terminal_id"} | {"transaction_id": 5}),
+        json.dumps(GOOD | {"transaction_id": 6, "tx_amount": 7}),
+    ]
+    data = "\n".join(lines).encode()
+    bulk = _bulk_checker(data, data.splitlines(), "f", TRANSACTION_FIELDS)
+    assert bulk is not None  # this file is eligible for the fast path
+    slow = RecordChecker(*parse_ndjson(data, "f")[:1], TRANSACTION_FIELDS, ["f"] * len(lines))
+    assert (
+        bulk.reason.tolist()
+        == slow.reason.tolist()
+        == [
+            "",
+            "invalid value: tx_amount is negative",
+            "invalid value: tx_amount is NaN",
+            "missing field: customer_id",
+            "missing field: terminal_id",
+            "",
+        ]
+    )
+    fast_result, slow_result = bulk.result(), slow.result()
+    pd.testing.assert_frame_equal(fast_result.accepted, slow_result.accepted)
+    assert fast_result.quarantined["reason"].tolist() == slow_result.quarantined["reason"].tolist()
+    assert [json.loads(r)["transaction_id"] for r in fast_result.quarantined["record"]] == [2, 3, 4, 5]
