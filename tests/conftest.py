@@ -86,7 +86,9 @@ def s3_server(tmp_path_factory):
     proc = subprocess.Popen(
         [
             weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", "-volume.max=100", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
+            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
+            # Each bucket is a collection with volumes of its own: allow many, small ones.
+            "-volume.max=100", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
             "-filer", f"-filer.port={ports['filer']}", "-s3", f"-s3.port={ports['s3']}",
             f"-s3.port.iceberg={ports['iceberg']}", "-s3.port.lance=0",
         ],
