@@ -18,6 +18,8 @@ from mlplatform.config import Settings, open_lake
 app = typer.Typer(help="mlplatform: data and ML platform on Dagster (fraud detection demo).", no_args_is_help=True)
 lake_app = typer.Typer(help="Inspect the versioned data lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
+features_app = typer.Typer(help="Compute the reference features offline.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 console = Console()
 
 
@@ -99,6 +101,28 @@ def fraud_api(
         raise typer.BadParameter(f"{path} does not exist; run `mlplatform demo` first", param_hint="--reports")
     console.print(f"serving {path} at http://127.0.0.1:{port} (set MLPLATFORM_FRAUD_API_URL to it)")
     uvicorn.run(create_app(pd.read_parquet(path), token), host="127.0.0.1", port=port, log_level="warning")
+
+
+@features_app.command("compute")
+def features_compute(
+    input: Annotated[Path, typer.Option(help="Transactions in the published dataset's schema (Parquet).")],
+    output: Annotated[Path, typer.Option(help="Output Parquet: TRANSACTION_ID and the 14 reference features.")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Parquet with TRANSACTION_ID, TX_FRAUD (default: the input's TX_FRAUD).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="duckdb or spark.")] = "duckdb",
+) -> None:
+    """Compute the fourteen reference features for every transaction of a file."""
+    from mlplatform.features.files import compute_file
+
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter("engine must be 'duckdb' or 'spark'", param_hint="--engine")
+    for path, hint in ((input, "--input"), (labels, "--labels")):
+        if path is not None and not path.exists():
+            raise typer.BadParameter(f"{path} does not exist", param_hint=hint)
+    started = time.perf_counter()
+    rows = compute_file(input, output, labels, engine)  # type: ignore[arg-type]
+    console.print(f"{rows:,} rows of features ({engine}) in {time.perf_counter() - started:.1f}s -> {output}")
 
 
 @lake_app.command("branches")

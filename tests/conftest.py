@@ -41,6 +41,13 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
+def java():
+    """Spark needs a Java runtime (17 here)."""
+    if shutil.which("java") is None:
+        service_unavailable("no Java runtime for Spark (`java` not on PATH)")
+
+
+@pytest.fixture(scope="session")
 def postgres_url():
     """The machine's PostgreSQL (127.0.0.1:5432, database `test`), in a fresh schema-free database name."""
     import sqlalchemy as sa

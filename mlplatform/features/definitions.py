@@ -1,0 +1,123 @@
+"""Feature definitions, declared once and compiled by every engine (DuckDB, Spark, online).
+
+Two kinds:
+- a request-time transformation: a pure function of the event itself (weekend, night, amount);
+- a windowed aggregation over an entity's earlier events: count, mean or label rate over the
+  window (t - window - delay, t - delay], optionally with a label delay.
+Windows are exact durations; a window ending at t includes every event at t (time-based ties).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+Aggregation = Literal["count", "mean", "label_rate"]
+Transform = Literal["identity", "is_weekend", "is_night"]
+
+# Column names of the event relation every engine reads.
+EVENT_ID = "transaction_id"
+EVENT_TIME = "tx_datetime"
+AMOUNT = "tx_amount"
+LABEL = "tx_fraud"
+
+
+@dataclass(frozen=True)
+class RequestFeature:
+    name: str
+    reference_name: str
+    transform: Transform
+    column: str
+    dtype: str
+    description: str
+    entity: str = "transaction"
+
+
+@dataclass(frozen=True)
+class WindowFeature:
+    name: str
+    reference_name: str
+    entity: str  # the key column, e.g. customer_id
+    aggregation: Aggregation
+    window: timedelta
+    delay: timedelta
+    dtype: str
+    description: str
+    column: str = AMOUNT  # aggregated column (mean); label_rate reads LABEL
+
+
+Feature = RequestFeature | WindowFeature
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    features: tuple[Feature, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def reference_names(self) -> dict[str, str]:
+        """Platform name -> the reference (Handbook) name."""
+        return {f.name: f.reference_name for f in self.features}
+
+    @property
+    def history(self) -> timedelta:
+        """How far back an engine must read to compute a day's features."""
+        windows = [f.window + f.delay for f in self.features if isinstance(f, WindowFeature)]
+        return max(windows, default=timedelta(0))
+
+    @property
+    def needs_labels(self) -> bool:
+        return any(isinstance(f, WindowFeature) and f.aggregation == "label_rate" for f in self.features)
+
+
+def _customer(n: int) -> list[WindowFeature]:
+    return [
+        WindowFeature(
+            f"customer_nb_tx_{n}d", f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW", "customer_id", "count",
+            timedelta(days=n), timedelta(0), "int64",
+            f"Number of the customer's transactions in the last {n} day(s), this one included.",
+        ),
+        WindowFeature(
+            f"customer_avg_amount_{n}d", f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW", "customer_id", "mean",
+            timedelta(days=n), timedelta(0), "float64",
+            f"Mean amount of the customer's transactions in the last {n} day(s), this one included.",
+        ),
+    ]  # fmt: skip
+
+
+def _terminal(n: int, delay: int = 7) -> list[WindowFeature]:
+    return [
+        WindowFeature(
+            f"terminal_nb_tx_{n}d", f"TERMINAL_ID_NB_TX_{n}DAY_WINDOW", "terminal_id", "count",
+            timedelta(days=n), timedelta(days=delay), "int64",
+            f"Number of the terminal's transactions in the {n} day(s) before the last {delay} days.",
+        ),
+        WindowFeature(
+            f"terminal_risk_{n}d", f"TERMINAL_ID_RISK_{n}DAY_WINDOW", "terminal_id", "label_rate",
+            timedelta(days=n), timedelta(days=delay), "float64",
+            f"Share of fraudulent transactions at the terminal in the {n} day(s) before the last {delay} days "
+            f"(0 when none); only labels at least {delay} days old.",
+        ),
+    ]  # fmt: skip
+
+
+REFERENCE = FeatureSet(
+    "fraud_reference",
+    (
+        RequestFeature("tx_amount", "TX_AMOUNT", "identity", AMOUNT, "float64", "Amount of the transaction."),
+        RequestFeature(
+            "tx_during_weekend", "TX_DURING_WEEKEND", "is_weekend", EVENT_TIME, "int64",
+            "1 if the transaction happened on a Saturday or Sunday.",
+        ),
+        RequestFeature(
+            "tx_during_night", "TX_DURING_NIGHT", "is_night", EVENT_TIME, "int64",
+            "1 if the transaction happened between 00:00:00 and 06:59:59.",
+        ),
+        *[f for n in (1, 7, 30) for f in _customer(n)],
+        *[f for n in (1, 7, 30) for f in _terminal(n)],
+    ),
+)  # fmt: skip

@@ -1,0 +1,59 @@
+"""Features for a transactions file in the published dataset's schema (`mlplatform features compute`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from mlplatform.duck import connect
+from mlplatform.features import duckdb_engine
+from mlplatform.features.definitions import REFERENCE, FeatureSet
+
+Engine = Literal["duckdb", "spark"]
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def events_sql(input_path: Path, labels_path: Path | None) -> str:
+    """The event relation from a published-schema file; labels from TX_FRAUD or a separate file."""
+    tx = f"read_parquet({_quote(input_path)})"
+    if labels_path is None:
+        label = "t.TX_FRAUD"
+        join = ""
+    else:
+        label = "coalesce(l.TX_FRAUD, 0)"
+        join = f"left join read_parquet({_quote(labels_path)}) l on l.TRANSACTION_ID = t.TRANSACTION_ID"
+    return f"""(select t.TRANSACTION_ID as transaction_id, t.TX_DATETIME as tx_datetime,
+        t.CUSTOMER_ID as customer_id, t.TERMINAL_ID as terminal_id, t.TX_AMOUNT as tx_amount,
+        {label} as tx_fraud
+    from {tx} t {join})"""
+
+
+def output_sql(features: FeatureSet, computed: str) -> str:
+    """TRANSACTION_ID and every feature but the raw amount, under the reference names."""
+    names = [f"{f.name} as {f.reference_name}" for f in features.features if f.name != "tx_amount"]
+    return f"select transaction_id as TRANSACTION_ID, {', '.join(names)} from ({computed})"
+
+
+def compute_file(
+    input_path: Path,
+    output_path: Path,
+    labels_path: Path | None = None,
+    engine: Engine = "duckdb",
+    features: FeatureSet = REFERENCE,
+) -> int:
+    """Writes one row per input transaction; returns the row count."""
+    if engine == "spark":
+        from mlplatform.features import spark_engine
+
+        return spark_engine.compute_file(input_path, output_path, labels_path, features)
+    con = connect()
+    try:
+        computed = duckdb_engine.feature_sql(features, events_sql(input_path, labels_path))
+        query = output_sql(features, computed) + " order by TRANSACTION_ID"
+        con.execute(f"copy ({query}) to {_quote(output_path)} (format parquet, compression zstd)")
+        return con.execute(f"select count(*) from read_parquet({_quote(output_path)})").fetchone()[0]
+    finally:
+        con.close()
