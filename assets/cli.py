@@ -26,13 +26,20 @@ def demo(
         result = run_demo(settings, days, source, on_day=lambda d, n: bar.advance(task))  # type: ignore[arg-type]
     table = Table(
         "asset",
+        "rows stored",
         "rows in",
         "accepted",
         "quarantined",
         title=f"{result.days[0]} .. {result.days[-1]} ({len(result.days)} partitions)",
     )
     for name, c in sorted(result.row_counts.items()):
-        table.add_row(name, f"{c.get('rows_in', 0):,}", f"{c.get('accepted', 0):,}", f"{c.get('quarantined', 0):,}")
+        table.add_row(
+            name,
+            f"{c.get('row_count', 0):,}",
+            f"{c.get('rows_in', 0):,}",
+            f"{c.get('accepted', 0):,}",
+            f"{c.get('quarantined', 0):,}",
+        )
     console.print(table)
     console.print(f"dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     if result.publication and result.publication.commit:

@@ -6,9 +6,10 @@ import os
 
 from dagster import Definitions, EnvVar
 
+from assets.features import transaction_features
 from assets.publishing import expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
-from assets.sensors import landing_zone_sensor, raw_sources_job
+from assets.sensors import daily_job, landing_zone_sensor
 from mlplatform.config import Settings
 from resources import FraudApiResource, LakeIOManager, LakeResource, LandingZoneResource, SourceDatabaseResource
 
@@ -46,8 +47,8 @@ def build_resources(settings: Settings) -> dict:
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=RAW_ASSETS,
-        jobs=[raw_sources_job],
+        assets=[*RAW_ASSETS, transaction_features],
+        jobs=[daily_job],
         sensors=[landing_zone_sensor, publish_successful_runs, expire_failed_run_branches],
         resources=build_resources(settings),
     )

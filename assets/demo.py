@@ -51,7 +51,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
         settings = replace(settings, fraud_api_url=api.url)
         defs = build_definitions(settings)
         instance = ensure_dagster_home(settings)
-        job = defs.resolve_job_def("raw_sources")
+        job = defs.resolve_job_def("daily")
         started = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
@@ -69,7 +69,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
         if mat is None:
             continue
         totals = counts.setdefault(mat.asset_key.to_user_string(), {})
-        for key in ("rows_in", "accepted", "quarantined"):
+        for key in ("rows_in", "accepted", "quarantined", "row_count"):
             if key in mat.metadata:
                 totals[key] = totals.get(key, 0) + int(mat.metadata[key].value)
     publication = None

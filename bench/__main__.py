@@ -3,9 +3,9 @@
 import argparse
 import os
 
-from bench import demo, lake, simulator
+from bench import demo, features, lake, simulator
 
-SUITES = {"simulator": simulator.main, "lake": lake.main, "demo": demo.main}
+SUITES = {"simulator": simulator.main, "lake": lake.main, "demo": demo.main, "features": features.main}
 
 if __name__ == "__main__":
     os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -35,7 +35,7 @@ def main(quick: bool = False) -> None:
         reports = pd.read_parquet(settings.home / "provider" / "fraud_reports.parquet")
         api = serve_in_thread(create_app(reports, settings.fraud_api_token))
         try:
-            job = build_definitions(replace(settings, fraud_api_url=api.url)).resolve_job_def("raw_sources")
+            job = build_definitions(replace(settings, fraud_api_url=api.url)).resolve_job_def("daily")
             instance = DagsterInstance.ephemeral()
             started = time.perf_counter()
             for day in result.days[:per_day_sample]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from mlplatform.lake import NothingToCommit
+from mlplatform.lake import NothingToCommit, PathNotFound
 from mlplatform.lake.tables import read_table, table_path, write_table
 from mlplatform.lake.wap import open_run_branch
 from resources.lake import LakeResource
@@ -58,4 +58,12 @@ class LakeIOManager(ConfigurableIOManager):
         key = context.asset_key
         if not context.has_asset_partitions:
             return read_table(lake, branch, table_path(key.path, None))
-        return {pk: read_table(lake, branch, table_path(key.path, pk)) for pk in context.asset_partition_keys}
+        paths = {pk: table_path(key.path, pk) for pk in context.asset_partition_keys}
+        missing = [pk for pk, path in paths.items() if not lake.exists(branch, path)]
+        if missing:
+            raise PathNotFound(
+                branch,
+                f"{key.to_user_string()} partitions {missing[0]}..{missing[-1]} ({len(missing)}): "
+                "materialize and publish them first",
+            )
+        return {pk: read_table(lake, branch, path) for pk, path in paths.items()}

@@ -56,8 +56,13 @@ class PlatformEnv:
             run_config=run_config,
         )
 
+    def run_day(self, day: str, instance: DagsterInstance):
+        """The `daily` job for one partition, as the landing-zone sensor launches it."""
+        job = build_definitions(self.settings).resolve_job_def("daily")
+        return job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+
     def run_range(self, first: str, last: str, instance: DagsterInstance):
-        job = build_definitions(self.settings).resolve_job_def("raw_sources")
+        job = build_definitions(self.settings).resolve_job_def("daily")
         return job.execute_in_process(
             instance=instance,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},

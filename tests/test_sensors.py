@@ -52,7 +52,7 @@ def test_run_keys_deduplicate_even_without_a_cursor(tmp_path):
         instance=DagsterInstance.ephemeral(), resources={"landing_zone": LandingZoneResource(uri=str(tmp_path))}
     )
     result = landing_zone_sensor(context)
-    assert [r.run_key for r in result.run_requests] == ["raw_sources-2018-04-01"]
+    assert [r.run_key for r in result.run_requests] == ["daily-2018-04-01"]
 
 
 def test_days_outside_the_partitions_are_ignored(tmp_path):

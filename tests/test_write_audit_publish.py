@@ -173,9 +173,13 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     assert len(instance.get_runs()) == 1
     publication = env.publish(instance, result.run_id)
     assert publication.commit.metadata["partitions"] == "2018-04-01..2018-04-03 (3)"
-    assert publication.changed_paths == 8 * 3
-    days = [p.split("date=")[1][:10] for p in env.lake.list("main", "tables/raw_transactions/")]
-    assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]
+    assert publication.changed_paths == 9 * 3  # 4 sources, 4 quarantines, features; 3 days each
+    for asset in ("raw_transactions", "transaction_features"):
+        days = [p.split("date=")[1][:10] for p in env.lake.list("main", f"tables/{asset}/")]
+        assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]
+    tx = read_table(env.lake, "main", table_path(["raw_transactions"], "2018-04-03"))
+    features = read_table(env.lake, "main", table_path(["transaction_features"], "2018-04-03"))
+    assert sorted(features["transaction_id"]) == sorted(tx["transaction_id"])
 
 
 def test_publish_sensor_publishes_successful_runs_and_skips_failed_ones(env):

@@ -23,6 +23,7 @@ from mlplatform.features.definitions import (
 )
 
 US = 1_000_000
+EXACT = "decimal(18, 6)"  # amounts are summed exactly at micro-unit precision
 
 
 def _us(delta: timedelta) -> int:
@@ -49,7 +50,9 @@ def _window_sql(f: WindowFeature) -> str:
     if f.aggregation == "count":
         return f"count(*) over {frame}"
     if f.aggregation == "mean":
-        return f"avg({f.column}) over {frame}"
+        # An exact decimal sum, then one division: the same bits whatever the frame's evaluation
+        # order, so a day computed alone equals that day computed inside a longer range (and Spark).
+        return f"cast(sum(cast({f.column} as {EXACT})) over {frame} as double) / count(*) over {frame}"
     if f.aggregation == "label_rate":
         return f"coalesce(sum({LABEL}) over {frame} / nullif(count(*) over {frame}, 0), 0.0)"
     raise ValueError(f"unknown aggregation {f.aggregation!r}")

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from mlplatform.features.definitions import EVENT_ID, EVENT_TIME, LABEL, FeatureSet, RequestFeature, WindowFeature
 
 US = 1_000_000
+EXACT = "decimal(18,6)"
 
 
 def session(master: str | None = None, app_name: str = "mlplatform-features") -> SparkSession:
@@ -55,8 +56,9 @@ def _window(f: WindowFeature) -> Column:
     frame = Window.partitionBy(f.entity).orderBy("_t").rangeBetween(-(_us(f.window + f.delay) - 1), -_us(f.delay))
     if f.aggregation == "count":
         return F.count(F.lit(1)).over(frame)
-    if f.aggregation == "mean":
-        return F.avg(F.col(f.column)).over(frame)
+    if f.aggregation == "mean":  # as the DuckDB engine: exact decimal sum, then one double division
+        total = F.sum(F.col(f.column).cast(EXACT)).over(frame).cast("double")
+        return total / F.count(F.lit(1)).over(frame).cast("double")
     if f.aggregation == "label_rate":
         total = F.count(F.lit(1)).over(frame)
         return F.coalesce(F.sum(F.col(LABEL)).over(frame) / F.when(total > 0, total), F.lit(0.0))

@@ -1,6 +1,5 @@
 """DuckDB and Spark compute identical features from the same definitions."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,9 +27,6 @@ def test_duckdb_and_spark_agree_on_three_weeks_with_external_labels(tmp_path, ja
     assert list(duck.columns) == list(spark.columns)
     assert duck["TRANSACTION_ID"].tolist() == spark["TRANSACTION_ID"].tolist()
     for column in duck.columns:
-        if column.startswith("CUSTOMER_ID_AVG"):  # sums of floats: equal up to summation order
-            np.testing.assert_allclose(duck[column], spark[column], rtol=1e-12)
-        else:
-            assert duck[column].tolist() == spark[column].tolist(), column
+        assert duck[column].tolist() == spark[column].tolist(), column
     # The labels file was used: half the frauds are gone, so some terminal risks differ from TX_FRAUD's.
     assert duck["TERMINAL_ID_RISK_30DAY_WINDOW"].sum() > 0
