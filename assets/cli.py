@@ -12,7 +12,9 @@ from mlplatform.config import Settings
 
 @app.command()
 def demo(
-    days: Annotated[int, typer.Option(help="Number of days (partitions) to run, from 2018-04-01.")] = 14,
+    days: Annotated[
+        int, typer.Option(help="Days (partitions) from 2018-04-01; 31 or more also builds the first training set.")
+    ] = 31,
     source: Annotated[str, typer.Option(help="parquet (replay the published data) or simulator.")] = "parquet",
 ) -> None:
     """Create the sources, run the asset graph for those days in one Dagster run and publish it to main."""
@@ -41,15 +43,16 @@ def demo(
             f"{c.get('quarantined', 0):,}",
         )
     console.print(table)
-    console.print(f"dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    if result.publication and result.publication.commit:
-        commit = result.publication.commit
-        console.print(f"published to main as commit {commit.id} ({result.publication.changed_paths} paths changed)")
-    else:
-        console.print("[red]not published: main is unchanged; see `mlplatform lake branches`[/]")
+    for run_id, publication in zip(result.run_ids, result.publications, strict=False):
+        console.print(
+            f"dagster run {run_id}: published to main as commit {publication.commit.id} "
+            f"({publication.changed_paths} paths changed)"
+        )
+    if not result.success:
+        console.print(f"[red]run {result.run_ids[-1]} failed or was not published: main is unchanged by it[/]")
     console.print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
     console.print(f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev")
-    if not result.success or not (result.publication and result.publication.commit):
+    if not result.success:
         raise typer.Exit(1)
 
 

@@ -9,7 +9,8 @@ from dagster import Definitions, EnvVar
 from assets.features import transaction_features
 from assets.publishing import expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
-from assets.sensors import daily_job, landing_zone_sensor
+from assets.sensors import daily_job, landing_zone_sensor, training_job
+from assets.training import training_set
 from mlplatform.config import Settings
 from resources import FraudApiResource, LakeIOManager, LakeResource, LandingZoneResource, SourceDatabaseResource
 
@@ -47,8 +48,8 @@ def build_resources(settings: Settings) -> dict:
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=[*RAW_ASSETS, transaction_features],
-        jobs=[daily_job],
+        assets=[*RAW_ASSETS, transaction_features, training_set],
+        jobs=[daily_job, training_job],
         sensors=[landing_zone_sensor, publish_successful_runs, expire_failed_run_branches],
         resources=build_resources(settings),
     )

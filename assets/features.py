@@ -28,6 +28,8 @@ FEATURE_SCHEMA = TableSchema(
     columns=[
         TableColumn("transaction_id", "int64", description="Key: the transaction."),
         TableColumn("tx_datetime", "datetime64[ns]", description="When the transaction happened."),
+        TableColumn("customer_id", "int64", description="Entity key: the card."),
+        TableColumn("terminal_id", "int64", description="Entity key: the terminal."),
         *[
             TableColumn(f.name, f.dtype, description=f"{f.description} [{f.entity}; reference: {f.reference_name}]")
             for f in REFERENCE.features

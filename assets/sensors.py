@@ -18,6 +18,7 @@ from resources import LandingZoneResource
 
 # Every daily asset of a day: raw sources, then features (which read their history from the lake).
 daily_job = define_asset_job("daily", selection=AssetSelection.groups("raw", "features"))
+training_job = define_asset_job("training", selection=AssetSelection.groups("training"))
 
 
 def new_days(completed: list[str], seen: set[str], materialized: set[str], valid: set[str]) -> list[str]:

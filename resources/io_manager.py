@@ -55,15 +55,22 @@ class LakeIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext) -> Frames | pd.DataFrame:
         lake = self.lake.get()
         branch = open_run_branch(lake, context.step_context.run_id)  # read upstream data as this run sees it
+        commit = lake.resolve(branch)  # every partition from one commit, recorded on each frame
         key = context.asset_key
         if not context.has_asset_partitions:
-            return read_table(lake, branch, table_path(key.path, None))
+            return _tagged(read_table(lake, commit, table_path(key.path, None)), commit)
         paths = {pk: table_path(key.path, pk) for pk in context.asset_partition_keys}
-        missing = [pk for pk, path in paths.items() if not lake.exists(branch, path)]
+        missing = [pk for pk, path in paths.items() if not lake.exists(commit, path)]
         if missing:
             raise PathNotFound(
                 branch,
                 f"{key.to_user_string()} partitions {missing[0]}..{missing[-1]} ({len(missing)}): "
                 "materialize and publish them first",
             )
-        return {pk: read_table(lake, branch, path) for pk, path in paths.items()}
+        return {pk: _tagged(read_table(lake, commit, path), commit) for pk, path in paths.items()}
+
+
+def _tagged(frame: pd.DataFrame, commit: str) -> pd.DataFrame:
+    """Marks a loaded frame with the lake commit it was read at (assets record it as lineage)."""
+    frame.attrs["lake_commit"] = commit
+    return frame

@@ -58,8 +58,11 @@ class PlatformEnv:
 
     def run_day(self, day: str, instance: DagsterInstance):
         """The `daily` job for one partition, as the landing-zone sensor launches it."""
-        job = build_definitions(self.settings).resolve_job_def("daily")
-        return job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+        return self.run_job("daily", day, instance)
+
+    def run_job(self, name: str, partition: str, instance: DagsterInstance):
+        job = build_definitions(self.settings).resolve_job_def(name)
+        return job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
 
     def run_range(self, first: str, last: str, instance: DagsterInstance):
         job = build_definitions(self.settings).resolve_job_def("daily")

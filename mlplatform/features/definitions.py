@@ -70,6 +70,11 @@ class FeatureSet:
         return max(windows, default=timedelta(0))
 
     @property
+    def entities(self) -> list[str]:
+        """Key columns of the window features (kept beside the features)."""
+        return sorted({f.entity for f in self.features if isinstance(f, WindowFeature)})
+
+    @property
     def needs_labels(self) -> bool:
         return any(isinstance(f, WindowFeature) and f.aggregation == "label_rate" for f in self.features)
 

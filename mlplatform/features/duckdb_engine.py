@@ -63,7 +63,7 @@ def feature_sql(features: FeatureSet, source: str, keep: str | None = None) -> s
     columns = [
         f"{_request_sql(f) if isinstance(f, RequestFeature) else _window_sql(f)} as {f.name}" for f in features.features
     ]
-    select = ",\n  ".join([EVENT_ID, EVENT_TIME, *columns])
+    select = ",\n  ".join([EVENT_ID, EVENT_TIME, *features.entities, *columns])
     where = f"where {keep}" if keep else ""
     return f"""
 with events as (select *, epoch_us({EVENT_TIME}) as _t from {source}),

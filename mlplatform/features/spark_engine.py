@@ -69,7 +69,7 @@ def compute(events: DataFrame, features: FeatureSet) -> DataFrame:
     """Features of every event of a Spark DataFrame with the event relation's columns."""
     events = events.withColumn("_t", F.unix_micros(F.col(EVENT_TIME)))
     columns = [(_request(f) if isinstance(f, RequestFeature) else _window(f)).alias(f.name) for f in features.features]
-    return events.select(EVENT_ID, EVENT_TIME, *columns)
+    return events.select(EVENT_ID, EVENT_TIME, *features.entities, *columns)
 
 
 def read_events(spark: SparkSession, input_path: Path, labels_path: Path | None) -> DataFrame:
