@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
+export SODA_CORE_TELEMETRY_ENABLED := false
 export DAGSTER_HOME := $(CURDIR)/.mlplatform/dagster
 
 .PHONY: install test test-fast demo dev bench lint lock

@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from assets.partitions import DAILY
+from assets.quality_checks import contract_result, contract_spec
 from mlplatform.features import duckdb_engine
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.features.events import build_events, split_days
@@ -48,6 +49,7 @@ FEATURE_SCHEMA = TableSchema(
         "raw_fraud_reports": AssetIn(partition_mapping=WITH_HISTORY),
     },
     metadata={"dagster/column_schema": FEATURE_SCHEMA, "feature_set": REFERENCE.name},
+    check_specs=[contract_spec("transaction_features")],
 )
 def transaction_features(
     context: AssetExecutionContext,
@@ -65,3 +67,4 @@ def transaction_features(
         data_version=DataVersion(frames_hash(frames)),
         metadata={"history_read": MetadataValue.text(f"{history[0]}..{history[-1]} ({len(history)} days)")},
     )
+    yield contract_result("transaction_features", frames, fresh_at=context.partition_time_window.end)

@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from assets.partitions import DAILY
+from assets.quality_checks import contract_result, contract_spec
 from mlplatform.lake.tables import frames_hash
 from mlplatform.pii import pii_columns
 from mlplatform.sources import ingest
@@ -135,7 +136,7 @@ def raw_terminals(context: AssetExecutionContext, config: IngestConfig, source_d
 @multi_asset(
     outs=_outs("raw_transactions", "Card transactions of the day from the event stream's landing zone, validated."),
     ins={"raw_customers": AssetIn(), "raw_terminals": AssetIn()},
-    check_specs=_checks("raw_transactions"),
+    check_specs=[*_checks("raw_transactions"), contract_spec("raw_transactions")],
     partitions_def=DAILY,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -153,11 +154,13 @@ def raw_transactions(
         for day in context.partition_keys
     }
     yield from _emit(context, "raw_transactions", results, config.max_quarantine_rate)
+    accepted = {day: v.accepted for day, v in results.items()}
+    yield contract_result("raw_transactions", accepted, fresh_at=context.partition_time_window.end)
 
 
 @multi_asset(
     outs=_outs("raw_fraud_reports", "Chargeback (confirmed fraud) reports received that day from the provider's API."),
-    check_specs=_checks("raw_fraud_reports"),
+    check_specs=[*_checks("raw_fraud_reports"), contract_spec("raw_fraud_reports")],
     partitions_def=DAILY,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -177,6 +180,7 @@ def raw_fraud_reports(context: AssetExecutionContext, config: IngestConfig, frau
     context.log.info(f"{len(records)} reports in {client.requests} requests")
     results = {day: ingest.validate_fraud_reports(recs, day) for day, recs in by_day.items()}
     yield from _emit(context, "raw_fraud_reports", results, config.max_quarantine_rate)
+    yield contract_result("raw_fraud_reports", {day: v.accepted for day, v in results.items()}, fresh_at=None)
 
 
 # Scoring-service request logs join this group with the serving issue (a fourth kind of source).

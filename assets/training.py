@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from assets.partitions import TRAINING_WEEKS
+from assets.quality_checks import contract_result, contract_spec
 from mlplatform.lake.tables import frames_hash
 from mlplatform.training_sets import Split, build, labels_from_reports
 
@@ -36,6 +37,7 @@ def _commit(frames: dict[str, pd.DataFrame]) -> str:
         "transaction_features": AssetIn(partition_mapping=FEATURE_WEEKS),
         "raw_fraud_reports": AssetIn(partition_mapping=REPORT_WEEKS),
     },
+    check_specs=[contract_spec("training_set")],
 )
 def training_set(
     context: AssetExecutionContext,
@@ -68,3 +70,4 @@ def training_set(
             "input_commit/raw_fraud_reports": _commit(raw_fraud_reports),
         },
     )
+    yield contract_result("training_set", frames, fresh_at=None)

@@ -16,6 +16,7 @@ REQUIRE_SERVICES = os.environ.get("MLPLATFORM_REQUIRE_SERVICES") == "1"
 def pytest_configure(config):
     # No telemetry, and a throwaway Dagster home, whatever the caller's environment says.
     os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["SODA_CORE_TELEMETRY_ENABLED"] = "false"
     home = Path(tempfile.mkdtemp(prefix="mlplatform-dagster-home-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
