@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export SODA_CORE_TELEMETRY_ENABLED := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME := $(CURDIR)/.mlplatform/dagster
 
 .PHONY: install test test-fast demo dev bench lint lock
@@ -12,6 +13,7 @@ install:  ## create .venv from the committed lock (constraints.txt)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir .  # the manifest the dbt assets load
 	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 
 test:  ## the whole suite, slow end-to-end tests included

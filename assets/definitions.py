@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from dagster import Definitions, EnvVar
+from dagster_dbt import DbtCliResource
 
+from assets.dbt_models import DBT_PROJECT, dbt_models
 from assets.features import transaction_features
 from assets.publishing import expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
@@ -18,6 +22,12 @@ from resources import FraudApiResource, LakeIOManager, LakeResource, LandingZone
 def _secret(name: str, default: str) -> str | EnvVar:
     """Secrets come through EnvVar when set, so they never appear in the UI's resource config."""
     return EnvVar(name) if name in os.environ else default
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (its bin folder need not be on PATH)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
 
 
 def lake_resource(settings: Settings) -> LakeResource:
@@ -38,6 +48,7 @@ def build_resources(settings: Settings) -> dict:
     return {
         "lake": lake,
         "lake_io_manager": LakeIOManager(lake=lake),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
         "landing_zone": LandingZoneResource(uri=settings.landing_uri),
         "source_db": SourceDatabaseResource(url=_secret("MLPLATFORM_SOURCE_DB_URL", settings.source_db_url)),
         "fraud_api": FraudApiResource(
@@ -48,7 +59,7 @@ def build_resources(settings: Settings) -> dict:
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=[*RAW_ASSETS, transaction_features, training_set],
+        assets=[*RAW_ASSETS, dbt_models, transaction_features, training_set],
         jobs=[daily_job, training_job],
         sensors=[landing_zone_sensor, publish_successful_runs, expire_failed_run_branches],
         resources=build_resources(settings),

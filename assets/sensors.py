@@ -17,7 +17,7 @@ from assets.partitions import DAILY
 from resources import LandingZoneResource
 
 # Every daily asset of a day: raw sources, then features (which read their history from the lake).
-daily_job = define_asset_job("daily", selection=AssetSelection.groups("raw", "features"))
+daily_job = define_asset_job("daily", selection=AssetSelection.groups("raw", "staged", "marts", "features"))
 training_job = define_asset_job("training", selection=AssetSelection.groups("training"))
 
 

@@ -17,6 +17,7 @@ def pytest_configure(config):
     # No telemetry, and a throwaway Dagster home, whatever the caller's environment says.
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["SODA_CORE_TELEMETRY_ENABLED"] = "false"
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     home = Path(tempfile.mkdtemp(prefix="mlplatform-dagster-home-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)

@@ -4,7 +4,7 @@ import json
 import multiprocessing as mp
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from assets.publishing import NotPublishable
 from mlplatform.config import handbook_path
@@ -173,7 +173,9 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     assert len(instance.get_runs()) == 1
     publication = env.publish(instance, result.run_id)
     assert publication.commit.metadata["partitions"] == "2018-04-01..2018-04-03 (3)"
-    assert publication.changed_paths == 9 * 3  # 4 sources, 4 quarantines, features; 3 days each
+    # One path per materialized (asset, partition): sources, quarantines, dbt models, features.
+    materialized = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    assert publication.changed_paths == len(materialized) == 14 * 3
     for asset in ("raw_transactions", "transaction_features"):
         days = [p.split("date=")[1][:10] for p in env.lake.list("main", f"tables/{asset}/")]
         assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]

@@ -1,0 +1,13 @@
+-- Terminals per daily snapshot.
+with source as (
+    select * from {{ source('lake', 'raw_terminals') }}
+    where partition_date >= cast('{{ var("start") }}' as date)
+      and partition_date < cast('{{ var("end") }}' as date)
+)
+
+select
+    cast(terminal_id as bigint) as terminal_id,
+    cast(x as double) as terminal_x,
+    cast(y as double) as terminal_y,
+    partition_date
+from source
