@@ -89,9 +89,3 @@ def compute(
         con.unregister("input_events")
         if own:
             con.close()
-
-
-def compute_to_parquet(source_sql: str, features: FeatureSet, out: str, con: duckdb.DuckDBPyConnection) -> int:
-    """Streams features of a SQL source (e.g. read_parquet(...)) to a Parquet file; returns rows."""
-    con.execute(f"copy ({feature_sql(features, source_sql)}) to '{out}' (format parquet, compression zstd)")
-    return con.execute(f"select count(*) from read_parquet('{out}')").fetchone()[0]

@@ -1,8 +1,7 @@
 -- Chargebacks by the day they were reported, one row per reported transaction (the first report).
 with source as (
     select * from {{ source('lake', 'raw_fraud_reports') }}
-    where partition_date >= cast('{{ var("start") }}' as date)
-      and partition_date < cast('{{ var("end") }}' as date)
+    where {{ in_run_window() }}
 ),
 
 first_report as (

@@ -1,8 +1,7 @@
 -- Card transactions of the window: typed, renamed, one row per transaction id.
 with source as (
     select * from {{ source('lake', 'raw_transactions') }}
-    where partition_date >= cast('{{ var("start") }}' as date)
-      and partition_date < cast('{{ var("end") }}' as date)
+    where {{ in_run_window() }}
 ),
 
 typed as (

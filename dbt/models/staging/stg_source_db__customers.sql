@@ -2,8 +2,7 @@
 -- by a keyed hash (the key comes from MLPLATFORM_PII_KEY). PII never leaves the raw layer.
 with source as (
     select * from {{ source('lake', 'raw_customers') }}
-    where partition_date >= cast('{{ var("start") }}' as date)
-      and partition_date < cast('{{ var("end") }}' as date)
+    where {{ in_run_window() }}
 ),
 
 pseudonymised as (

@@ -1,8 +1,7 @@
 -- Terminals per daily snapshot.
 with source as (
     select * from {{ source('lake', 'raw_terminals') }}
-    where partition_date >= cast('{{ var("start") }}' as date)
-      and partition_date < cast('{{ var("end") }}' as date)
+    where {{ in_run_window() }}
 )
 
 select
