@@ -125,6 +125,42 @@ def features_compute(
     console.print(f"{rows:,} rows of features ({engine}) in {time.perf_counter() - started:.1f}s -> {output}")
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    input: Annotated[Path, typer.Option(help="Transactions in the published dataset's schema (Parquet).")],
+    train_start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First training day.")],
+    train_days: int = 7,
+    delay_days: int = 7,
+    test_days: int = 7,
+    model: Annotated[str, typer.Option(help="mlp (torch) or logreg (the protocol's baseline).")] = "mlp",
+    seed: int = 0,
+    predictions_out: Annotated[Path | None, typer.Option(help="Parquet of transaction_id, score.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Train and evaluate a model on any transactions file with the evaluation protocol."""
+    import json
+
+    from mlplatform.evaluate_file import evaluate_file
+    from mlplatform.training_sets import Split
+
+    if model not in ("mlp", "logreg"):
+        raise typer.BadParameter("model must be 'mlp' or 'logreg'", param_hint="--model")
+    if not input.exists():
+        raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    split = Split(train_start.date(), train_days, delay_days, test_days)
+    result = evaluate_file(input, split, model, seed)  # type: ignore[arg-type]
+    if predictions_out:
+        result.predictions.to_parquet(predictions_out, index=False)
+    metrics = {**result.metrics.rounded(), "train_transactions": result.train_rows, "train_frauds": result.train_frauds}
+    if json_output:
+        print(json.dumps({"model": model, **metrics}))
+        return
+    table = Table("metric", "value", title=f"{model}: train from {split.train_start}, test {split.test_start.date()}")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.3f}")
+    console.print(table)
+
+
 @lake_app.command("branches")
 def lake_branches() -> None:
     """List branches with their head commit."""

@@ -1,0 +1,80 @@
+"""The evaluation protocol's metrics and the `evaluate` command on the published data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from assets.cli import app
+from mlplatform.config import handbook_path
+from mlplatform.evaluation import card_precision_at_k
+from mlplatform.models import FEATURES, train_mlp
+
+
+def test_card_precision_ranks_cards_by_their_best_score_and_drops_found_cards_later():
+    test = pd.DataFrame(
+        [
+            # day 0: card 1 (fraud) scores 0.9 at best, card 2 (genuine) 0.8, card 3 (fraud) 0.1
+            (0, 1, 1, 0.2), (0, 1, 0, 0.9), (0, 2, 0, 0.8), (0, 3, 1, 0.1),
+            # day 1: card 1 again at the top, but it was already found with a fraud on day 0
+            (1, 1, 1, 0.99), (1, 3, 1, 0.5), (1, 2, 0, 0.4), (1, 4, 0, 0.3),
+        ],
+        columns=["day", "customer_id", "label", "score"],
+    )  # fmt: skip
+    mean, per_day = card_precision_at_k(test, k=2)
+    # Day 0 top 2: card 1 (fraud), card 2 -> 1/2. Day 1 without card 1: card 3 (fraud), card 2 -> 1/2.
+    assert per_day == [0.5, 0.5]
+    assert mean == 0.5
+    # Without the removal, card 1 would have counted again on day 1 (2/2): removal matters.
+    assert card_precision_at_k(test[test["day"] == 1], k=2)[1] == [1.0]
+
+
+def _week(weeks: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(len(weeks), len(FEATURES))), columns=FEATURES)
+    return frame.assign(
+        label=weeks["label"].to_numpy(),
+        tx_datetime=weeks["tx_datetime"].to_numpy(),
+        transaction_id=np.arange(len(weeks)),
+    )
+
+
+def test_mlp_training_is_deterministic_under_a_seed():
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame(
+        {
+            "label": (rng.random(3_000) < 0.05).astype(int),
+            "tx_datetime": pd.date_range("2018-04-01", periods=3_000, freq="min"),
+        }
+    )
+    rows = _week(base, 1)
+    rows["tx_amount"] += rows["label"] * 2  # a learnable signal
+    a = train_mlp(rows, seed=3, max_epochs=4).score(rows)
+    b = train_mlp(rows, seed=3, max_epochs=4).score(rows)
+    c = train_mlp(rows, seed=4, max_epochs=4).score(rows)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert rows.loc[rows["label"] == 1].index.isin(np.argsort(-a)[:400]).mean() > 0.5
+
+
+@pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+def test_evaluate_command_on_the_reference_split(tmp_path):
+    out = tmp_path / "predictions.parquet"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--input", str(handbook_path()), "--train-start", "2018-07-25", "--model", "logreg",
+         "--predictions-out", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output.strip().splitlines()[-1])
+    # The protocol's published counts for this split.
+    assert (metrics["train_transactions"], metrics["train_frauds"]) == (67_240, 598)
+    assert (metrics["test_transactions"], metrics["test_frauds"]) == (58_264, 385)
+    # A working pipeline ranks frauds far above chance (0.5 AUC, 0.0066 AP).
+    assert metrics["auc_roc"] > 0.85 and metrics["average_precision"] > 0.5
+    assert 0 < metrics["card_precision_at_100"] <= 1
+    predictions = pd.read_parquet(out)
+    assert len(predictions) == 58_264 and predictions["transaction_id"].is_unique
+    assert predictions["score"].between(0, 1).all()
