@@ -3,16 +3,25 @@
 import argparse
 import os
 
-from bench import demo, features, lake, simulator
+from bench import demo, features, lake, scoring, simulator
 
-SUITES = {"simulator": simulator.main, "lake": lake.main, "demo": demo.main, "features": features.main}
+SUITES = {
+    "simulator": simulator.main,
+    "lake": lake.main,
+    "demo": demo.main,
+    "features": features.main,
+    "scoring": scoring.main,
+}
 
 if __name__ == "__main__":
     os.environ.setdefault("DO_NOT_TRACK", "1")
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], default=list(SUITES))
+    parser.add_argument("suites", nargs="*", help=f"any of {', '.join(SUITES)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
+    unknown = sorted(set(args.suites) - set(SUITES))
+    if unknown:
+        parser.error(f"unknown suites {unknown}; choose from {list(SUITES)}")
     for name in args.suites or SUITES:
         print(f"\n=== {name} ===", flush=True)
         SUITES[name](quick=args.quick)
