@@ -2,8 +2,12 @@
 
 import argparse
 import os
+import warnings
 
-from bench import demo, features, lake, scoring, simulator
+# Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
+warnings.filterwarnings("ignore", message=".*currently in beta")
+
+from bench import demo, features, lake, scoring, simulator  # noqa: E402 - after the warning filter
 
 SUITES = {
     "simulator": simulator.main,
