@@ -70,4 +70,4 @@ def training_set(
             "input_commit/raw_fraud_reports": _commit(raw_fraud_reports),
         },
     )
-    yield contract_result("training_set", frames, fresh_at=None)
+    yield contract_result("training_set", frames, fresh_at=None, per_partition=True)

@@ -90,3 +90,22 @@ def test_an_incomplete_day_fails_the_contract_and_main_is_unchanged(tmp_path):
     assert contract.metadata["failed_rules"].value == ["freshness"]
     assert env.lake.resolve("main") == before
     assert not env.lake.exists("main", table_path(["raw_transactions"], "2018-04-02"))
+
+
+def test_overlapping_weekly_partitions_are_verified_one_by_one():
+    from assets.quality_checks import contract_result
+    from mlplatform.features.definitions import REFERENCE
+
+    def week(ids):
+        rows = {"split": "train", "transaction_id": ids, "tx_datetime": pd.Timestamp("2018-04-20"), "customer_id": 1}
+        rows |= {"terminal_id": 1} | {name: 1.0 for name in REFERENCE.names} | {"label": 0}  # the asset's order
+        return pd.DataFrame(rows)
+
+    # Week 1's test transactions are week 3's training transactions: the same ids in two partitions.
+    frames = {"2018-04-04": week([1, 2, 3]), "2018-04-18": week([3, 4, 5])}
+    assert contract_result("training_set", frames, None, per_partition=True).passed
+    assert not contract_result("training_set", frames, None).passed  # verified together, 3 is a duplicate
+    bad = {**frames, "2018-04-25": week([6, 6])}
+    result = contract_result("training_set", bad, None, per_partition=True)
+    assert not result.passed
+    assert result.metadata["failed_rules"].value == ["transaction_id: duplicate [2018-04-25]"]
