@@ -12,8 +12,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, Failure, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from assets.partitions import DAILY
-from mlplatform.lake import NothingToCommit
-from mlplatform.lake.tables import table_path, write_table
+from mlplatform.lake.tables import write_partitions
 from mlplatform.lake.wap import open_run_branch
 from mlplatform.transform import export_model, load_raw_partitions
 from resources import LakeResource
@@ -59,14 +58,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeRe
             continue
         key = context.assets_def.keys_by_output_name[event.output_name]
         model = key.path[-1]
-        stored = {
-            day: write_table(store, branch, table_path([model], day), frame)
-            for day, frame in export_model(database, model, days).items()
-        }
-        try:
-            commit_id = store.commit(branch, f"{model} [{days[0]}..{days[-1]}]", {"run_id": context.run_id}).id
-        except NothingToCommit:  # identical content rewritten
-            commit_id = store.resolve(branch)
+        frames = export_model(database, model, days)
+        stored, commit_id = write_partitions(store, branch, [model], frames, {"run_id": context.run_id})
         for day, table in stored.items():  # per partition, like the lake IO manager records it
             context.add_asset_metadata(
                 {"path": table.path, "row_count": table.rows, "content_hash": table.content_hash},

@@ -4,7 +4,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 from dagster import DagsterEventType, DagsterInstance
@@ -66,12 +66,10 @@ def _row_counts(instance: DagsterInstance, run_id: str, into: dict[str, dict[str
 
 def complete_training_weeks(days: list[str]) -> list[str]:
     """Weeks whose training set can be built: features to the test end and reports a week beyond."""
-    _, needed = input_days(Split(date.fromisoformat(TRAINING_WEEKS.get_first_partition_key())))
-    last = date.fromisoformat(days[-1])
     return [
         week
         for week in TRAINING_WEEKS.get_partition_keys(current_time=datetime(2100, 1, 1))
-        if week >= days[0] and date.fromisoformat(week) + timedelta(days=len(needed) - 1) <= last
+        if week >= days[0] and input_days(Split(date.fromisoformat(week)))[1][-1] <= days[-1]
     ]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from mlplatform.lake import NothingToCommit, PathNotFound
-from mlplatform.lake.tables import read_table, table_path, write_table
+from mlplatform.lake import PathNotFound
+from mlplatform.lake.tables import read_table, table_path, write_partitions
 from mlplatform.lake.wap import open_run_branch
 from resources.lake import LakeResource
 
@@ -26,20 +26,11 @@ class LakeIOManager(ConfigurableIOManager):
         missing = [k for k in keys if k not in frames]
         if missing:
             raise ValueError(f"{context.asset_key.to_user_string()} returned no data for partitions {missing}")
-        stored = [write_table(lake, branch, table_path(context.asset_key.path, key), frames[key]) for key in keys]
-        asset = context.asset_key.to_user_string()
-        span = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
-        try:
-            commit = lake.commit(
-                branch,
-                f"{asset} [{span}]" if span else asset,
-                {"run_id": context.run_id, "asset_key": asset, "partitions": span or ""},
-            )
-            commit_id = commit.id
-        except NothingToCommit:  # identical content rewritten: the branch head already holds it
-            commit_id = lake.resolve(branch)
-        context.add_output_metadata({"branch": branch, "commit_id": commit_id, "schema": stored[0].schema})
-        for key, table in zip(keys, stored, strict=True):
+        stored, commit_id = write_partitions(
+            lake, branch, context.asset_key.path, {key: frames[key] for key in keys}, {"run_id": context.run_id}
+        )
+        context.add_output_metadata({"branch": branch, "commit_id": commit_id, "schema": stored[keys[0]].schema})
+        for key, table in stored.items():
             # Per partition, so a range run still records each partition's own path, rows and hash.
             context.step_context.add_asset_metadata(
                 {

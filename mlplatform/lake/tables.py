@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlplatform.lake.base import Lake
+from mlplatform.lake.base import Lake, NothingToCommit
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,23 @@ def frames_hash(frames: dict[str, pd.DataFrame]) -> str:
 
 def combined_hash(hashes: list[str]) -> str:
     return hashes[0] if len(hashes) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()
+
+
+def write_partitions(
+    lake: Lake, branch: str, asset: list[str], frames: dict[str | None, pd.DataFrame], metadata: dict[str, str]
+) -> tuple[dict[str | None, StoredTable], str]:
+    """Writes each partition's table on `branch` and commits them together; returns them and the commit id.
+
+    Rewriting identical content leaves nothing to commit: the branch head already holds it.
+    """
+    stored = {key: write_table(lake, branch, table_path(asset, key), frame) for key, frame in frames.items()}
+    keys = [k for k in frames if k]
+    span = "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+    name = "/".join(asset)
+    try:
+        commit_id = lake.commit(
+            branch, f"{name} [{span}]" if span else name, {**metadata, "asset_key": name, "partitions": span}
+        ).id
+    except NothingToCommit:
+        commit_id = lake.resolve(branch)
+    return stored, commit_id

@@ -185,10 +185,9 @@ def _bulk_checker(data: bytes, lines: list[bytes], origin: str, fields: list[Fie
             col = col.fill_null(0)
         columns[f.name] = col
     checker.frame = pa.table(columns).to_pandas()
-    if "string" in {f.kind for f in fields}:
-        for f in fields:
-            if f.kind == "str":
-                checker.frame[f.name] = checker.frame[f.name].astype("string")
+    for f in fields:
+        if f.kind == "str":  # the same dtype as the record-by-record path gives
+            checker.frame[f.name] = checker.frame[f.name].astype("string")
     return checker
 
 

@@ -37,3 +37,21 @@ def test_pii_columns_are_found_whatever_their_case():
         "card_number",
         "name",
     ]
+
+
+def test_write_partitions_commits_once_and_tolerates_identical_rewrites(tmp_path):
+    import pandas as pd
+
+    from mlplatform.lake.tables import read_table, table_path, write_partitions
+
+    lake = LocalLake(tmp_path)
+    frames = {"2018-04-01": pd.DataFrame({"a": [1]}), "2018-04-02": pd.DataFrame({"a": [2, 3]})}
+    stored, first = write_partitions(lake, MAIN, ["t"], frames, {"run_id": "r1"})
+    commit = lake.get_commit(MAIN)
+    assert commit.id == first
+    assert commit.metadata == {"run_id": "r1", "asset_key": "t", "partitions": "2018-04-01..2018-04-02"}
+    assert [s.rows for s in stored.values()] == [1, 2]
+    assert read_table(lake, first, table_path(["t"], "2018-04-02"))["a"].tolist() == [2, 3]
+    # The same content again changes nothing: no new commit, the head is returned.
+    _, again = write_partitions(lake, MAIN, ["t"], frames, {"run_id": "r2"})
+    assert again == first and len(lake.log(MAIN)) == 2
