@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_HOME := $(CURDIR)/.mlplatform/dagster
 
 .PHONY: install test test-fast demo dev bench lint lock

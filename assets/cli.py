@@ -62,5 +62,6 @@ def main() -> None:
     from dagster import BetaWarning
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow reads DO_NOT_TRACK only as "true"
     warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...) is beta
     app()

@@ -161,6 +161,25 @@ def evaluate_cmd(
     console.print(table)
 
 
+@app.command("lineage")
+def lineage_cmd(
+    transaction: Annotated[int, typer.Option(help="Transaction id whose prediction to trace.")],
+    ref: Annotated[str, typer.Option(help="Lake branch, tag or commit to read predictions at.")] = "main",
+) -> None:
+    """Print prediction -> model version -> training-set commit -> raw partitions and their source files."""
+    from mlplatform.lineage import NotPredicted, describe, trace
+    from mlplatform.tracking import Tracking
+
+    settings = Settings.from_env()
+    try:
+        chain = trace(open_lake(settings), Tracking.from_env(settings.home), transaction, ref)
+    except NotPredicted as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    for line in describe(chain):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 @lake_app.command("branches")
 def lake_branches() -> None:
     """List branches with their head commit."""

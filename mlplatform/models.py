@@ -49,10 +49,20 @@ def train_logreg(train: pd.DataFrame, seed: int = 0) -> LogisticBaseline:
 class FraudMLP(nn.Module):
     """Scaling (buffers fitted on the training window) followed by a small feed-forward network."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.2):
+    def __init__(
+        self,
+        mean: np.ndarray,
+        std: np.ndarray,
+        hidden: tuple[int, ...] = (64, 32),
+        dropout: float = 0.2,
+        feature_names: tuple[str, ...] = tuple(FEATURES),
+    ):
         super().__init__()
+        self.feature_names = tuple(feature_names)  # the input columns, in order (saved with the module)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(np.where(std > 0, std, 1.0), dtype=torch.float32))
+        # A feature constant over the training window taught the network nothing: it is scaled to 0
+        # (std = inf) rather than fed through weights that never received a gradient.
+        self.register_buffer("std", torch.as_tensor(np.where(std > 0, std, np.inf), dtype=torch.float32))
         layers: list[nn.Module] = []
         width = len(mean)
         for size in hidden:
@@ -72,14 +82,18 @@ class FraudMLP(nn.Module):
 @dataclass
 class MLPModel:
     module: FraudMLP
-    epochs_trained: int
-    best_validation_ap: float
+    epochs_trained: int = 0
+    best_validation_ap: float = 0.0
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.module.feature_names)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         self.module.eval()
         device = next(self.module.parameters()).device
         with torch.no_grad():
-            x = torch.as_tensor(frame[FEATURES].to_numpy(dtype=np.float32), device=device)
+            x = torch.as_tensor(frame[self.features].to_numpy(dtype=np.float32), device=device)
             return self.module(x).cpu().numpy().astype(np.float64)
 
 
@@ -95,17 +109,22 @@ def train_mlp(
     patience: int = 5,
     batch_size: int = 512,
     learning_rate: float = 1e-3,
+    hidden: tuple[int, ...] = (64, 32),
+    features: tuple[str, ...] = tuple(FEATURES),
 ) -> MLPModel:
     """Trains on the earlier part of the window and stops on the validation AP of the later part."""
+    unknown = sorted(set(features) - set(FEATURES))
+    if unknown or not features:
+        raise ValueError(f"features must be a non-empty subset of {FEATURES}; unknown: {unknown}")
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     ordered = train.sort_values(["tx_datetime", "transaction_id"])
     cut = int(len(ordered) * (1 - validation_share))
     fit, valid = ordered.iloc[:cut], ordered.iloc[cut:]
-    x_fit = fit[FEATURES].to_numpy(dtype=np.float32)
+    x_fit = fit[list(features)].to_numpy(dtype=np.float32)
     y_fit = fit["label"].to_numpy(dtype=np.float32)
     target = device()
-    module = FraudMLP(x_fit.mean(axis=0), x_fit.std(axis=0)).to(target)
+    module = FraudMLP(x_fit.mean(axis=0), x_fit.std(axis=0), hidden, feature_names=features).to(target)
     positives = max(float(y_fit.sum()), 1.0)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(y_fit) - positives) / positives, device=target))
     optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)

@@ -3,5 +3,13 @@
 from resources.io_manager import LakeIOManager
 from resources.lake import LakeResource
 from resources.sources import FraudApiResource, LandingZoneResource, SourceDatabaseResource
+from resources.tracking import MlflowResource
 
-__all__ = ["FraudApiResource", "LakeIOManager", "LakeResource", "LandingZoneResource", "SourceDatabaseResource"]
+__all__ = [
+    "FraudApiResource",
+    "LakeIOManager",
+    "LakeResource",
+    "LandingZoneResource",
+    "MlflowResource",
+    "SourceDatabaseResource",
+]

@@ -18,6 +18,8 @@ def pytest_configure(config):
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["SODA_CORE_TELEMETRY_ENABLED"] = "false"
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests choose their store: embedded, or the server below
     home = Path(tempfile.mkdtemp(prefix="mlplatform-dagster-home-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
@@ -134,3 +136,41 @@ def s3_bucket(s3_server):
     name = f"test-{uuid.uuid4().hex[:10]}"
     s3_server["client"].create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server (SQLite store, proxied artifacts) on 127.0.0.1, stopped after the session."""
+    import httpx
+
+    data = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(data / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination", str(data / "artifacts"),
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"mlflow server did not start: {(data / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

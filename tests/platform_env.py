@@ -60,12 +60,14 @@ class PlatformEnv:
         """The `daily` job for one partition, as the landing-zone sensor launches it."""
         return self.run_job("daily", day, instance)
 
-    def run_job(self, name: str, partition: str, instance: DagsterInstance):
+    def run_job(self, name: str, partition: str, instance: DagsterInstance, run_config: dict | None = None):
         job = build_definitions(self.settings).resolve_job_def(name)
-        return job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+        return job.execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False, run_config=run_config
+        )
 
-    def run_range(self, first: str, last: str, instance: DagsterInstance):
-        job = build_definitions(self.settings).resolve_job_def("daily")
+    def run_range(self, first: str, last: str, instance: DagsterInstance, job_name: str = "daily"):
+        job = build_definitions(self.settings).resolve_job_def(job_name)
         return job.execute_in_process(
             instance=instance,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},

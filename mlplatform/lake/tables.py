@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,15 +28,34 @@ def table_path(asset: list[str], partition: str | None) -> str:
     return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
 
 
+# Where a raw partition's records came from (e.g. landing-zone files): kept in the Parquet footer.
+SOURCE_FILES = "source_files"
+_SOURCE_FILES_KEY = b"mlplatform.source_files"
+
+
 def to_parquet(df: pd.DataFrame) -> bytes:
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if df.attrs.get(SOURCE_FILES):
+        metadata = {**(table.schema.metadata or {}), _SOURCE_FILES_KEY: json.dumps(df.attrs[SOURCE_FILES]).encode()}
+        table = table.replace_schema_metadata(metadata)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
 
 
 def from_parquet(data: bytes) -> pd.DataFrame:
-    return pq.read_table(io.BytesIO(data)).to_pandas()
+    table = pq.read_table(io.BytesIO(data))
+    frame = table.to_pandas()
+    sources = (table.schema.metadata or {}).get(_SOURCE_FILES_KEY)
+    if sources:
+        frame.attrs[SOURCE_FILES] = json.loads(sources)
+    return frame
+
+
+def source_files(lake: Lake, ref: str, path: str) -> list[str]:
+    """The source files recorded with a stored table (read from the footer only)."""
+    metadata = pq.read_schema(io.BytesIO(lake.get(ref, path))).metadata or {}
+    return json.loads(metadata[_SOURCE_FILES_KEY]) if _SOURCE_FILES_KEY in metadata else []
 
 
 def write_table(lake: Lake, branch: str, path: str, df: pd.DataFrame) -> StoredTable:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlplatform.lake.tables import SOURCE_FILES
 from mlplatform.sources.landing import LandingZone
 from mlplatform.sources.validation import Field, RecordChecker, Validated
 
@@ -55,7 +56,9 @@ def ingest_transactions(
     check.require(frame["customer_id"].isin(customers), "unknown customer_id")
     check.require(frame["terminal_id"].isin(terminals), "unknown terminal_id")
     check.unique("transaction_id")
-    return check.result()
+    result = check.result()
+    result.accepted.attrs[SOURCE_FILES] = [zone.location(key) for key, _ in files]  # kept with the partition
+    return result
 
 
 def validate_rows(rows: pd.DataFrame, fields: list[Field], key: str) -> Validated:

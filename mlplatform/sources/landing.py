@@ -35,6 +35,10 @@ class LandingZone(ABC):
         """Days whose `_SUCCESS` marker has landed, sorted."""
         return sorted(m.group(1) for key in self.list(f"{dataset}/") if (m := _DAY.search(key)))
 
+    @abstractmethod
+    def location(self, key: str) -> str:
+        """Where the object lives, as a path or URI a user can open."""
+
     def day_files(self, day: str, dataset: str = TRANSACTIONS) -> list[str]:
         return [k for k in self.list(self.day_prefix(day, dataset)) if k.endswith(".ndjson")]
 
@@ -52,6 +56,9 @@ class LocalLandingZone(LandingZone):
 
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
+
+    def location(self, key: str) -> str:
+        return str(self.root / key)
 
     def list(self, prefix: str) -> list[str]:
         base = self.root / prefix
@@ -76,6 +83,9 @@ class S3LandingZone(LandingZone):
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
 
     def list(self, prefix: str) -> list[str]:
         keys = []

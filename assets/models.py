@@ -1,0 +1,145 @@
+"""Models and predictions: a torch model per training week, promoted only by a blocking check, and
+daily batch predictions by the champion in force on each day."""
+
+import base64
+import hashlib
+
+import pandas as pd
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    Config,
+    DataVersion,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from assets.partitions import DAILY, TRAINING_WEEKS
+from assets.publishing import code_version
+from assets.quality_checks import contract_result, contract_spec
+from mlplatform.batch_scoring import NoChampion, score_days
+from mlplatform.lake.tables import frames_hash, table_path
+from mlplatform.models import FEATURES
+from mlplatform.promotion import PromotionPolicy
+from mlplatform.weekly_training import TrainingOptions, train_week
+from resources import LakeResource, MlflowResource
+
+
+class ModelConfig(Config):
+    # Config is a pydantic model, which copies list defaults per instance.
+    seed: int = 0
+    features: list[str] = list(FEATURES)  # noqa: RUF012  (a subset of the reference features)
+    hidden: list[int] = [64, 32]  # noqa: RUF012
+    max_epochs: int = 40
+    learning_rate: float = 1e-3
+    promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100
+    promotion_margin: float = 0.0  # the challenger must reach champion + margin ...
+    baseline_margin: float = 0.0  # ... and the logistic baseline + this
+
+
+def _image(title: str, png: bytes) -> MetadataValue:
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+@asset(
+    partitions_def=TRAINING_WEEKS,
+    backfill_policy=BackfillPolicy.multi_run(1),  # each week is its own run: a refusal blocks only that week
+    io_manager_key="lake_io_manager",
+    group_name="models",
+    ins={"training_set": AssetIn()},
+    check_specs=[
+        AssetCheckSpec(
+            "promotion",
+            asset="fraud_model",
+            blocking=True,
+            description="The challenger beats the champion and the baseline on its test window; only then is it "
+            "champion.",
+        )
+    ],
+)
+def fraud_model(
+    context: AssetExecutionContext,
+    config: ModelConfig,
+    lake: LakeResource,
+    mlflow: MlflowResource,
+    training_set: dict[str, pd.DataFrame],
+):
+    """The week's torch model (and logistic baseline), registered in MLflow as challenger."""
+    week = context.partition_key
+    rows = training_set[week]
+    commit = rows.attrs.get("lake_commit", "")
+    path = table_path(["training_set"], week)
+    digest = hashlib.sha256(lake.get().get(commit, path)).hexdigest()  # the stored Parquet's, as the IO manager's
+    result = train_week(
+        mlflow.get(),
+        rows,
+        week,
+        TrainingOptions(
+            config.seed, tuple(config.features), tuple(config.hidden), config.max_epochs, config.learning_rate
+        ),
+        PromotionPolicy(config.promotion_metric, config.promotion_margin, config.baseline_margin),
+        (lake.get().uri(commit, path), commit, digest),
+        {"dagster_run_id": context.run_id, "dagster_partition": week, "code_version": code_version()},
+    )
+    card = result.card()
+    record = result.record
+    context.add_asset_metadata(
+        {
+            "model_version": record.version,
+            "mlflow_run_id": record.run_id,
+            "training_set_commit": commit,
+            **{f"test_{k}": v for k, v in result.metrics.rounded().items()},
+            "baseline_average_precision": round(result.baseline.average_precision, 3),
+            "roc_curve": _image("ROC", result.figures["roc.png"]),
+            "precision_recall_curve": _image("Precision-recall", result.figures["precision_recall.png"]),
+        },
+        partition_key=week,
+    )
+    yield Output({week: card}, data_version=DataVersion(frames_hash({week: card})))
+    yield AssetCheckResult(
+        asset_key="fraud_model",
+        check_name="promotion",
+        passed=result.decision.promote,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            **result.decision.as_metadata(),
+            "challenger_version": record.version,
+            "champion_version": result.champion.version if result.champion else "none",
+            "champion_from": record.champion_from or "not promoted",
+        },
+    )
+
+
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake_io_manager",
+    group_name="predictions",
+    ins={"transaction_features": AssetIn()},
+    deps=[AssetDep("fraud_model", partition_mapping=AllPartitionMapping())],
+    check_specs=[contract_spec("batch_predictions")],
+)
+def batch_predictions(
+    context: AssetExecutionContext, mlflow: MlflowResource, transaction_features: dict[str, pd.DataFrame]
+):
+    """Fraud score of every transaction of the day by the champion in force that day."""
+    commits = {frame.attrs.get("lake_commit", "") for frame in transaction_features.values()}
+    try:
+        frames, chosen = score_days(mlflow.get(), transaction_features, ",".join(sorted(commits)))
+    except NoChampion as error:
+        raise Failure(str(error)) from error
+    for day, record in chosen.items():
+        context.add_asset_metadata(
+            {"model_version": record.version, "model_week": record.week, "champion_from": record.champion_from},
+            partition_key=day,
+        )
+    yield Output(frames, data_version=DataVersion(frames_hash(frames)))
+    yield contract_result("batch_predictions", frames, fresh_at=None)

@@ -1,0 +1,213 @@
+"""MLflow tracking and registry of the fraud models.
+
+Embedded default: a SQLite store and local artifacts under MLPLATFORM_HOME/mlflow; MLFLOW_TRACKING_URI
+points at a tracking server instead. Each training run logs its parameters, metrics, curves, the
+torch module (scaling included) with signature and input example, the training set as an
+`mlflow.data` dataset with its lake commit and digest, the code version and the Dagster run.
+
+Registered model `fraud_detector`: every new version gets alias `challenger`. A promoted version
+gets tag `champion_from` (its decision day, when its evaluation labels were complete); the version
+that was champion on a day is the promoted one with the latest `champion_from` on or before it, and
+alias `champion` follows the latest. Nothing is chosen by modification time or by being newest.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is imported
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from mlplatform.evaluation import Metrics
+from mlplatform.models import MLPModel
+
+MODEL_NAME = "fraud_detector"
+EXPERIMENT = "fraud_detector"
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+@dataclass(frozen=True)
+class Tracking:
+    uri: str
+    artifact_root: str | None = None  # where the experiment keeps artifacts when this store creates it
+
+    @classmethod
+    def embedded(cls, home: Path) -> Tracking:
+        folder = home / "mlflow"
+        return cls(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri())
+
+    @classmethod
+    def from_env(cls, home: Path, env: dict[str, str] | None = None) -> Tracking:
+        env = dict(os.environ if env is None else env)
+        uri = env.get("MLFLOW_TRACKING_URI", "")
+        return cls(uri) if uri else cls.embedded(home)
+
+    def client(self) -> MlflowClient:
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def experiment_id(self, client: MlflowClient) -> str:
+        found = client.get_experiment_by_name(EXPERIMENT)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root)
+        except MlflowException:  # created meanwhile by another process
+            return client.get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a registered version says of itself: where it came from and when it may be used."""
+
+    version: str
+    run_id: str
+    week: str  # the training-set partition it was trained on
+    train_start: str
+    cutoff: str  # training data and labels strictly before this day
+    decision_day: str  # its test window's labels are complete: it can be evaluated and promoted
+    training_set_commit: str
+    features: list[str]
+    champion_from: str | None
+
+    @classmethod
+    def of(cls, version: ModelVersion) -> ModelRecord:
+        tags = version.tags
+        return cls(
+            version=str(version.version),
+            run_id=version.run_id,
+            week=tags.get("week", ""),
+            train_start=tags.get("train_start", ""),
+            cutoff=tags.get("cutoff", ""),
+            decision_day=tags.get("decision_day", ""),
+            training_set_commit=tags.get("training_set_commit", ""),
+            features=tags.get("features", "").split(","),
+            champion_from=tags.get("champion_from"),
+        )
+
+
+@dataclass
+class TrainingRun:
+    """Everything one weekly training logs (the Dagster asset fills it in)."""
+
+    model: MLPModel
+    week: str
+    train_start: str
+    cutoff: str
+    decision_day: str
+    train_rows: pd.DataFrame
+    training_set_uri: str
+    training_set_commit: str
+    training_set_digest: str
+    metrics: Metrics
+    baseline: Metrics
+    params: dict[str, object]
+    figures: dict[str, bytes]  # file name -> PNG
+    tags: dict[str, str]  # code version, Dagster run id and partition
+
+
+def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
+    """Logs the training run and registers its model as a new version with alias `challenger`."""
+    client = tracking.client()
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.uri)
+    example = run.train_rows[run.model.features].head(5).astype(np.float32).reset_index(drop=True)
+    signature = infer_signature(example, run.model.score(example).astype(np.float32))
+    with mlflow.start_run(
+        experiment_id=tracking.experiment_id(client), run_name=f"{MODEL_NAME} {run.week}", tags=run.tags
+    ):
+        mlflow.log_params(run.params)
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in vars(run.metrics).items()})
+        mlflow.log_metrics({f"baseline_{k}": float(v) for k, v in vars(run.baseline).items()})
+        mlflow.log_metrics({"train_rows": len(run.train_rows), "train_frauds": int(run.train_rows["label"].sum())})
+        dataset = mlflow.data.from_pandas(
+            run.train_rows,
+            source=run.training_set_uri,
+            targets="label",
+            name=f"training_set/{run.week}",
+            digest=run.training_set_digest[:36],
+        )
+        mlflow.log_input(dataset, context="training", tags={"lake_commit": run.training_set_commit})
+        with tempfile.TemporaryDirectory() as folder:
+            for name, png in run.figures.items():
+                (Path(folder) / name).write_bytes(png)
+            mlflow.log_artifacts(folder, artifact_path="curves")
+        info = mlflow.pytorch.log_model(
+            run.model.module,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=MODEL_NAME,
+            pip_requirements=[f"torch=={_torch_version()}", f"numpy=={np.__version__}"],
+            await_registration_for=0,
+            serialization_format="pickle",  # the whole module, so it keeps its feature names (mlplatform installed)
+        )
+    version = str(info.registered_model_version)
+    tags = {
+        "week": run.week,
+        "train_start": run.train_start,
+        "cutoff": run.cutoff,
+        "decision_day": run.decision_day,
+        "training_set_commit": run.training_set_commit,
+        "features": ",".join(run.model.features),
+        **{k: v for k, v in run.tags.items() if k.startswith("dagster")},
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    return ModelRecord.of(client.get_model_version(MODEL_NAME, version))
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__.split("+")[0]
+
+
+def versions(tracking: Tracking) -> list[ModelRecord]:
+    client = tracking.client()
+    try:
+        found = client.search_model_versions(f"name='{MODEL_NAME}'")
+    except MlflowException:
+        return []
+    return sorted((ModelRecord.of(v) for v in found), key=lambda r: int(r.version))
+
+
+def version(tracking: Tracking, number: str) -> ModelRecord:
+    return ModelRecord.of(tracking.client().get_model_version(MODEL_NAME, number))
+
+
+def champion_on(tracking: Tracking, day: str, records: list[ModelRecord] | None = None) -> ModelRecord | None:
+    """The version in force on `day`: the promoted one with the latest `champion_from` <= day."""
+    promoted = [r for r in (versions(tracking) if records is None else records) if r.champion_from]
+    eligible = [r for r in promoted if r.champion_from <= day]
+    return max(eligible, key=lambda r: (r.champion_from, int(r.version)), default=None)
+
+
+def promote(tracking: Tracking, record: ModelRecord) -> None:
+    """Marks the version champion from its decision day; alias `champion` follows the latest such."""
+    client = tracking.client()
+    client.set_model_version_tag(MODEL_NAME, record.version, "champion_from", record.decision_day)
+    latest = champion_on(tracking, "9999-12-31")
+    if latest is not None:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, latest.version)
+
+
+def load_model(tracking: Tracking, number: str) -> MLPModel:
+    """A registered version's torch module (its scaling included), ready to score feature rows."""
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.uri)
+    module = mlflow.pytorch.load_model(f"models:/{MODEL_NAME}/{number}", map_location="cpu")
+    return MLPModel(module.eval())

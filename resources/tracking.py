@@ -1,0 +1,13 @@
+from dagster import ConfigurableResource
+
+from mlplatform.tracking import Tracking
+
+
+class MlflowResource(ConfigurableResource):
+    """MLflow tracking and registry: a SQLite store under MLPLATFORM_HOME, or a server's URI."""
+
+    tracking_uri: str
+    artifact_root: str | None = None  # artifact location of the experiment when this store creates it
+
+    def get(self) -> Tracking:
+        return Tracking(self.tracking_uri, self.artifact_root)
