@@ -13,8 +13,12 @@ from mlplatform.config import Settings
 @app.command()
 def demo(
     days: Annotated[
-        int, typer.Option(help="Days (partitions) from 2018-04-01; 31 or more also builds the first training set.")
-    ] = 31,
+        int,
+        typer.Option(
+            help="Days (partitions) from 2018-04-01. A week's model needs 28 days of data from its start; with the "
+            "default, weeks 2018-04-04..2018-05-16 are trained and the promoted ones score the days after."
+        ),
+    ] = 75,
     source: Annotated[str, typer.Option(help="parquet (replay the published data) or simulator.")] = "parquet",
 ) -> None:
     """Create the sources, run the asset graph for those days in one Dagster run and publish it to main."""
@@ -43,9 +47,27 @@ def demo(
             f"{c.get('quarantined', 0):,}",
         )
     console.print(table)
-    for run_id, publication in zip(result.run_ids, result.publications, strict=False):
+    if result.models:
+        models = Table("week", "version", "AP", "baseline AP", "champion AP", "decision", title="fraud_detector")
+        for m in result.models:
+            champion = m.get("champion")
+            models.add_row(
+                str(m["week"]),
+                str(m.get("challenger_version", "-")),
+                f"{m['challenger']:.3f}" if "challenger" in m else "-",
+                f"{m['baseline']:.3f}" if "baseline" in m else "-",
+                f"{champion:.3f}" if isinstance(champion, float) else "-",
+                str(m.get("reason", "")).split(":")[0],
+            )
+        console.print(models)
+    if result.predicted_days:
         console.print(
-            f"dagster run {run_id}: published to main as commit {publication.commit.id} "
+            f"batch_predictions: {result.predicted_days[0]} .. {result.predicted_days[-1]} by the champion of each day"
+            " (try `mlplatform lineage --transaction <id>`)"
+        )
+    for publication in result.publications:
+        console.print(
+            f"dagster run {publication.run_id}: published to main as commit {publication.commit.id} "
             f"({publication.changed_paths} paths changed)"
         )
     if not result.success:

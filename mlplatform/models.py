@@ -101,6 +101,33 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _epochs(module: FraudMLP, x: torch.Tensor, y: torch.Tensor, learning_rate: float, batch_size: int, seed: int):
+    """An endless sequence of training epochs over (x, y), yielding the epoch number after each."""
+    positives = max(float(y.sum()), 1.0)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(y) - positives) / positives, device=x.device))
+    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    epoch = 0
+    while True:
+        module.train()
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            batch = batch.to(x.device)
+            optimiser.zero_grad()
+            loss_fn(module.logits(x[batch]), y[batch]).backward()
+            optimiser.step()
+        epoch += 1
+        yield epoch
+
+
+def _new_module(rows: pd.DataFrame, features: tuple[str, ...], hidden: tuple[int, ...], seed: int):
+    torch.manual_seed(seed)
+    x = rows[list(features)].to_numpy(dtype=np.float32)
+    target = device()
+    module = FraudMLP(x.mean(axis=0), x.std(axis=0), hidden, feature_names=features).to(target)
+    y = torch.as_tensor(rows["label"].to_numpy(dtype=np.float32), device=target)
+    return module, torch.as_tensor(x, device=target), y
+
+
 def train_mlp(
     train: pd.DataFrame,
     seed: int = 0,
@@ -111,42 +138,33 @@ def train_mlp(
     learning_rate: float = 1e-3,
     hidden: tuple[int, ...] = (64, 32),
     features: tuple[str, ...] = tuple(FEATURES),
+    refit: bool = True,
 ) -> MLPModel:
-    """Trains on the earlier part of the window and stops on the validation AP of the later part."""
+    """Chooses the number of epochs by the validation AP of the window's last part (early stopping),
+    then, with `refit`, trains that many epochs on the whole window, so the newest days count too."""
     unknown = sorted(set(features) - set(FEATURES))
     if unknown or not features:
         raise ValueError(f"features must be a non-empty subset of {FEATURES}; unknown: {unknown}")
-    torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     ordered = train.sort_values(["tx_datetime", "transaction_id"])
     cut = int(len(ordered) * (1 - validation_share))
     fit, valid = ordered.iloc[:cut], ordered.iloc[cut:]
-    x_fit = fit[list(features)].to_numpy(dtype=np.float32)
-    y_fit = fit["label"].to_numpy(dtype=np.float32)
-    target = device()
-    module = FraudMLP(x_fit.mean(axis=0), x_fit.std(axis=0), hidden, feature_names=features).to(target)
-    positives = max(float(y_fit.sum()), 1.0)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(y_fit) - positives) / positives, device=target))
-    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
-    x_t, y_t = torch.as_tensor(x_fit, device=target), torch.as_tensor(y_fit, device=target)
-    generator = torch.Generator().manual_seed(seed)
+    module, x, y = _new_module(fit, features, hidden, seed)
 
-    best_ap, best_state, best_epoch, epoch = -1.0, None, 0, 0
-    for epoch in range(1, max_epochs + 1):
-        module.train()
-        for batch in torch.randperm(len(x_t), generator=generator).split(batch_size):
-            optimiser.zero_grad()
-            loss = loss_fn(module.logits(x_t[batch.to(target)]), y_t[batch.to(target)])
-            loss.backward()
-            optimiser.step()
-        model = MLPModel(module, epoch, best_ap)
-        ap = average_precision_score(valid["label"], model.score(valid)) if valid["label"].any() else 0.0
+    best_ap, best_state, best_epoch = -1.0, None, 0
+    for epoch in _epochs(module, x, y, learning_rate, batch_size, seed):
+        ap = average_precision_score(valid["label"], MLPModel(module).score(valid)) if valid["label"].any() else 0.0
         if ap > best_ap:
             best_ap, best_epoch = ap, epoch
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        elif epoch - best_epoch >= patience:
+        if epoch - best_epoch >= patience or epoch >= max_epochs:
             break
-    if best_state is not None:
+    if refit:
+        module, x, y = _new_module(ordered, features, hidden, seed)
+        for epoch in _epochs(module, x, y, learning_rate, batch_size, seed):
+            if epoch >= best_epoch:
+                break
+    elif best_state is not None:
         module.load_state_dict(best_state)
     return MLPModel(module.eval(), best_epoch, float(best_ap))
 

@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is imported
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,9 +126,14 @@ def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
     mlflow.set_registry_uri(tracking.uri)
     example = run.train_rows[run.model.features].head(5).astype(np.float32).reset_index(drop=True)
     signature = infer_signature(example, run.model.score(example).astype(np.float32))
-    with mlflow.start_run(
-        experiment_id=tracking.experiment_id(client), run_name=f"{MODEL_NAME} {run.week}", tags=run.tags
+    with (
+        warnings.catch_warnings(),
+        mlflow.start_run(
+            experiment_id=tracking.experiment_id(client), run_name=f"{MODEL_NAME} {run.week}", tags=run.tags
+        ),
     ):
+        # Known and intended: integer id/label columns in the dataset, a file URI as its source.
+        warnings.filterwarnings("ignore", message=".*integer column.*|.*interpreted in multiple ways.*")
         mlflow.log_params(run.params)
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in vars(run.metrics).items()})
         mlflow.log_metrics({f"baseline_{k}": float(v) for k, v in vars(run.baseline).items()})
