@@ -3,7 +3,10 @@
 The MLP carries its input scaling (fitted on the training window) as buffers, so the module alone
 scores raw feature rows. Training is deterministic under a seed on the CPU; a GPU is used when
 present. Imbalance is handled with a positive-class weight; early stopping watches the average
-precision on a validation slice cut from the end of the training window by time.
+precision on a validation slice cut from the end of the training window by time, and the network is
+then refitted on the whole window for the chosen number of epochs (on the reference split of
+evaluation.md: AUC 0.872, AP 0.637, CP@100 0.291; without the refit 0.871, 0.640, 0.287, but the
+refit lifts the first week of the data from AP 0.155 to 0.249).
 """
 
 from __future__ import annotations
