@@ -16,7 +16,7 @@ from mlplatform.config import Settings
 from mlplatform.lake.wap import Publication
 from mlplatform.sources.demo_data import Source, prepare
 from mlplatform.sources.fraud_api import create_app, serve_in_thread
-from mlplatform.tracking import versions
+from mlplatform.tracking import Tracking, versions
 from mlplatform.training_sets import Split, input_days
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -126,7 +126,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
                 break
             publications.append(publication)
         # Days with a champion in force (from this demo or an earlier one on the same home).
-        starts = [r.champion_from for r in versions(defs.resources["mlflow"].get()) if r.champion_from]
+        starts = [r.champion_from for r in versions(Tracking.from_env(settings.home)) if r.champion_from]
         predicted = [d for d in sources.days if starts and d >= min(starts)]
         if success and predicted:
             started = time.perf_counter()

@@ -168,11 +168,13 @@ def lineage_cmd(
 ) -> None:
     """Print prediction -> model version -> training-set commit -> raw partitions and their source files."""
     from mlplatform.lineage import NotPredicted, describe, trace
+    from mlplatform.sources.landing import open_landing_zone
     from mlplatform.tracking import Tracking
 
     settings = Settings.from_env()
     try:
-        chain = trace(open_lake(settings), Tracking.from_env(settings.home), transaction, ref)
+        landing = open_landing_zone(settings.landing_uri)
+        chain = trace(open_lake(settings), Tracking.from_env(settings.home), transaction, ref, landing)
     except NotPredicted as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, source_files, table_path
+from mlplatform.sources.landing import LandingZone
 from mlplatform.tracking import ModelRecord, Tracking, version
 from mlplatform.training_sets import Split, input_days
 
@@ -42,10 +43,11 @@ class NotPredicted(LookupError):
     pass
 
 
-def _raw(lake: Lake, commit: str, asset: str, day: str) -> RawPartition:
+def _raw(lake: Lake, commit: str, asset: str, day: str, landing: LandingZone | None) -> RawPartition:
     path = table_path([asset], day)
     rows = pq.read_metadata(io.BytesIO(lake.get(commit, path))).num_rows
-    return RawPartition(asset, day, rows, source_files(lake, commit, path))
+    keys = source_files(lake, commit, path)  # landing-zone keys, recorded at ingestion
+    return RawPartition(asset, day, rows, [landing.location(k) for k in keys] if landing else keys)
 
 
 def find_prediction(lake: Lake, ref: str, transaction_id: int) -> tuple[str, dict]:
@@ -58,22 +60,25 @@ def find_prediction(lake: Lake, ref: str, transaction_id: int) -> tuple[str, dic
     raise NotPredicted(f"transaction {transaction_id} has no prediction in {PREDICTIONS} on {ref}")
 
 
-def trace(lake: Lake, tracking: Tracking, transaction_id: int, ref: str = MAIN) -> Lineage:
+def trace(
+    lake: Lake, tracking: Tracking, transaction_id: int, ref: str = MAIN, landing: LandingZone | None = None
+) -> Lineage:
+    """The chain of one prediction; with `landing`, source files are shown where they lie in it."""
     commit = lake.resolve(ref)
     day, row = find_prediction(lake, commit, transaction_id)
     model = version(tracking, str(row["model_version"]))
     path = table_path(["training_set"], model.week)
     training_rows = len(read_table(lake, model.training_set_commit, path))
     feature_days, report_days = input_days(Split(date.fromisoformat(model.week)))
-    raw = [_raw(lake, model.training_set_commit, "raw_transactions", d) for d in feature_days]
-    raw += [_raw(lake, model.training_set_commit, "raw_fraud_reports", d) for d in report_days]
+    raw = [_raw(lake, model.training_set_commit, "raw_transactions", d, landing) for d in feature_days]
+    raw += [_raw(lake, model.training_set_commit, "raw_fraud_reports", d, landing) for d in report_days]
     return Lineage(
         transaction_id=transaction_id,
         day=day,
         score=float(row["score"]),
         ref_commit=commit,
         features_commit=str(row["features_commit"]),
-        scored_partition=_raw(lake, commit, "raw_transactions", day),
+        scored_partition=_raw(lake, commit, "raw_transactions", day, landing),
         model=model,
         training_set_path=path,
         training_set_rows=training_rows,

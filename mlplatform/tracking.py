@@ -19,6 +19,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is im
 
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +124,10 @@ class TrainingRun:
 def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
     """Logs the training run and registers its model as a new version with alias `challenger`."""
     client = tracking.client()
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
     example = run.train_rows[run.model.features].head(5).astype(np.float32).reset_index(drop=True)
     signature = infer_signature(example, run.model.score(example).astype(np.float32))
     with (
+        _fluent(tracking),
         warnings.catch_warnings(),
         mlflow.start_run(
             experiment_id=tracking.experiment_id(client), run_name=f"{MODEL_NAME} {run.week}", tags=run.tags
@@ -176,6 +177,18 @@ def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
     return ModelRecord.of(client.get_model_version(MODEL_NAME, version))
 
 
+@contextmanager
+def _fluent(tracking: Tracking) -> Iterator[None]:
+    """MLflow's fluent API on this store, then the process-wide URI (and MLFLOW_TRACKING_URI, which
+    mlflow.set_tracking_uri exports to subprocesses) as they were: nothing leaks to other stores."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking.uri)  # the registry URI defaults to it
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None unsets both
+
+
 def _torch_version() -> str:
     import torch
 
@@ -213,7 +226,6 @@ def promote(tracking: Tracking, record: ModelRecord) -> None:
 
 def load_model(tracking: Tracking, number: str) -> MLPModel:
     """A registered version's torch module (its scaling included), ready to score feature rows."""
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
-    module = mlflow.pytorch.load_model(f"models:/{MODEL_NAME}/{number}", map_location="cpu")
+    with _fluent(tracking):
+        module = mlflow.pytorch.load_model(f"models:/{MODEL_NAME}/{number}", map_location="cpu")
     return MLPModel(module.eval())

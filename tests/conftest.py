@@ -44,6 +44,16 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def stop(proc: subprocess.Popen, log, grace: float) -> None:
+    """Stops a server started by a fixture (killed after `grace` seconds) and closes its log."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
 @pytest.fixture(scope="session")
 def java():
     """Spark needs a Java runtime (17 here)."""
@@ -123,12 +133,7 @@ def s3_server(tmp_path_factory):
                 time.sleep(0.5)
         yield {"endpoint": endpoint, "client": client}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log, grace=3)
 
 
 @pytest.fixture
@@ -168,9 +173,4 @@ def mlflow_server(tmp_path_factory):
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log, grace=10)

@@ -7,6 +7,7 @@ is a genuinely worse model, not a mocked one.
 
 import hashlib
 import io
+import json
 from datetime import date
 
 import pandas as pd
@@ -19,6 +20,7 @@ from assets.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN
 from mlplatform.lake.tables import read_table, table_path, to_parquet
+from mlplatform.sources.landing import open_landing_zone
 from mlplatform.tracking import CHALLENGER, CHAMPION, MODEL_NAME, Tracking, champion_on, versions
 from mlplatform.training_sets import Split, rebuild
 from tests.platform_env import make_env
@@ -179,6 +181,7 @@ def test_lineage_command_prints_the_chain_to_source_files(platform, monkeypatch)
     assert f"raw_transactions date={record.train_start}" in out.output
     # The source files named are the landing-zone files the raw partition was read from.
     stored = env.lake.get(MAIN, table_path(["raw_transactions"], record.train_start))
-    assert pq.read_schema(io.BytesIO(stored)).metadata[b"mlplatform.source_files"]
+    recorded = json.loads(pq.read_schema(io.BytesIO(stored)).metadata[b"mlplatform.source_files"])
+    assert recorded == open_landing_zone(env.settings.landing_uri).day_files(record.train_start)
     landed = env.settings.landing_uri + f"/transactions/date={record.train_start}/"
     assert landed in out.output

@@ -1,5 +1,7 @@
 """MLflow tracking and registry, the same contract on the embedded SQLite store and a real `mlflow server`."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,6 +89,7 @@ def test_registry_contract(tracking):
     client = tracking.client()
     assert int(second.version) == int(first.version) + 1 == before + 2
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version) == second.version
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # the store is not leaked to this process or its children
     assert first.training_set_commit == "commit-2018-04-04" and first.champion_from is None
 
     # The model comes back with its scaling and feature order, scoring exactly as trained.
