@@ -2,23 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DO_NOT_TRACK := 1
-export SODA_CORE_TELEMETRY_ENABLED := false
-export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export MLFLOW_DISABLE_TELEMETRY := true
-export DAGSTER_HOME := $(CURDIR)/.mlplatform/dagster
+# Every tool's telemetry switch (the same file mlplatform.telemetry applies in code).
+include mlplatform/telemetry.env
+export $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' mlplatform/telemetry.env)
 
-.PHONY: install test test-fast demo dev bench lint lock
+.PHONY: install test test-fast demo dev bench lint typecheck lock
 
 install:  ## create .venv from the committed lock (constraints.txt)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[all,dev]"
 	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir .  # the manifest the dbt assets load
-	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 
-test:  ## the whole suite, slow end-to-end tests included
+test:  ## lint, types and the whole suite, slow end-to-end tests included
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-fast:  ## everything but the slow tests
@@ -27,14 +25,17 @@ test-fast:  ## everything but the slow tests
 demo:  ## the main job on embedded defaults
 	$(BIN)/mlplatform demo
 
-dev:  ## the Dagster UI on the project-local instance
-	$(BIN)/dagster dev
+dev:  ## the Dagster UI on the project-local instance (http://127.0.0.1:3000)
+	$(BIN)/mlplatform ui
 
 bench:  ## benchmarks (print figures)
 	$(BIN)/python -m bench
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
 
 lock:  ## refresh constraints.txt from the current .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -6,21 +6,19 @@ to the branch per day, so write-audit-publish covers dbt output too.
 """
 
 import json
-from pathlib import Path
 
 from dagster import AssetExecutionContext, BackfillPolicy, Failure, Output
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from assets.partitions import DAILY
+from mlplatform.dbt_io import export_model, load_raw_partitions
 from mlplatform.lake.tables import write_partitions
 from mlplatform.lake.wap import open_run_branch
-from mlplatform.transform import export_model, load_raw_partitions
 from resources import LakeResource
+from resources.dbt import DBT_PROJECT
 
-DBT_PROJECT = DbtProject(project_dir=Path(__file__).resolve().parent.parent / "dbt")
 # Under `dagster dev` the manifest is re-parsed so model edits show up; `make install` parses it once.
 DBT_PROJECT.prepare_if_dev()
-RAW_TABLES = ["raw_transactions", "raw_customers", "raw_terminals", "raw_fraud_reports"]
 
 
 class Translator(DagsterDbtTranslator):
@@ -43,7 +41,10 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeRe
     target = DBT_PROJECT.project_dir / "target" / "runs" / context.run_id
     target.mkdir(parents=True, exist_ok=True)
     database = target / "mlplatform.duckdb"
-    loaded = load_raw_partitions(store, store.resolve(branch), RAW_TABLES, days, database)
+    # The raw tables dbt declares as sources (dbt/models/sources.yml), loaded from the run's branch.
+    upstream = context.assets_def.dependency_keys - context.assets_def.keys
+    raw_tables = sorted(key.path[-1] for key in upstream)
+    loaded = load_raw_partitions(store, store.resolve(branch), raw_tables, days, database)
     context.log.info(f"loaded raw partitions {days[0]}..{days[-1]}: {loaded}")
     window = context.partition_time_window
     dbt_vars = {"start": window.start.strftime("%Y-%m-%d"), "end": window.end.strftime("%Y-%m-%d")}

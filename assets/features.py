@@ -57,7 +57,7 @@ def transaction_features(
     raw_fraud_reports: dict[str, pd.DataFrame],
 ):
     """The fifteen reference fraud features of every transaction of the day (point-in-time correct)."""
-    events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()))
+    events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()), REFERENCE.label_delay)
     first_day = pd.Timestamp(context.partition_keys[0])
     computed = duckdb_engine.compute(events, REFERENCE, since=first_day)
     frames = split_days(computed, list(context.partition_keys))

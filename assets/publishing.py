@@ -6,6 +6,7 @@ from functools import cache
 from pathlib import Path
 
 from dagster import (
+    AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
@@ -57,19 +58,16 @@ def publish_run(instance: DagsterInstance, run_id: str, lake: Lake) -> Publicati
         raise NotPublishable(
             f"run {run_id} did not succeed ({run.status.value if run else 'unknown run'}); its branch is kept"
         )
-    checks = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-    failed = [
-        r.event_log_entry.dagster_event.event_specific_data
-        for r in checks
-        if not r.event_log_entry.dagster_event.event_specific_data.passed
-        and r.event_log_entry.dagster_event.event_specific_data.severity.value == "ERROR"
-    ]
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    checks = [c for r in records if (c := r.event_log_entry.asset_check_evaluation) is not None]
+    failed = [c for c in checks if not c.passed and c.severity == AssetCheckSeverity.ERROR]
     if failed:
         names = ", ".join(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed)
         raise NotPublishable(f"run {run_id} has failed blocking checks ({names}); its branch is kept")
-    materialized = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
-    assets = sorted({r.event_log_entry.dagster_event.asset_key.to_user_string() for r in materialized})
-    partitions = {r.event_log_entry.dagster_event.partition for r in materialized} - {None}
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    materialized = [m for r in records if (m := r.asset_materialization) is not None]
+    assets = sorted({m.asset_key.to_user_string() for m in materialized})
+    partitions = {m.partition for m in materialized if m.partition}
     return publish(
         lake,
         run_id,

@@ -64,7 +64,7 @@ def _emit(
 ) -> Iterator:
     accepted = {day: v.accepted for day, v in results.items()}
     quarantined = {day: v.quarantined for day, v in results.items()}
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for v in results.values():
         totals.update(v.counts())
     reasons = Counter(r for v in results.values() for r in v.quarantined["reason"])

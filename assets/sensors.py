@@ -4,24 +4,16 @@ import json
 
 from dagster import (
     AssetKey,
-    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    define_asset_job,
     sensor,
 )
 
+from assets.jobs import daily_job
 from assets.partitions import DAILY
 from resources import LandingZoneResource
-
-# Every daily asset of a day: raw sources, then features (which read their history from the lake).
-daily_job = define_asset_job("daily", selection=AssetSelection.groups("raw", "staged", "marts", "features"))
-training_job = define_asset_job("training", selection=AssetSelection.groups("training"))
-# One run per week (the model asset's backfill policy), so a refused challenger blocks only its own week.
-models_job = define_asset_job("models", selection=AssetSelection.groups("models"))
-predictions_job = define_asset_job("predictions", selection=AssetSelection.groups("predictions"))
 
 
 def new_days(completed: list[str], seen: set[str], materialized: set[str], valid: set[str]) -> list[str]:

@@ -13,7 +13,7 @@ import torch
 from mlplatform.config import handbook_path
 from mlplatform.features import duckdb_engine
 from mlplatform.features.definitions import REFERENCE
-from mlplatform.models import train_logreg, train_mlp
+from mlplatform.models import Scorer, train_logreg, train_mlp
 from mlplatform.training_sets import Split, build
 
 
@@ -26,7 +26,10 @@ def main(quick: bool = False) -> None:
     labels = events.loc[events["tx_fraud"] == 1, ["transaction_id"]].assign(label=1, known_at=pd.Timestamp.min)
     rows = build(features, labels, Split(date(2018, 7, 25)))
     train_rows = rows[rows["split"] == "train"]
-    models = {"logreg": train_logreg(train_rows), "mlp": train_mlp(train_rows, max_epochs=5 if quick else 40)}
+    models: dict[str, Scorer] = {
+        "logreg": train_logreg(train_rows),
+        "mlp": train_mlp(train_rows, max_epochs=5 if quick else 40),
+    }
     print(f"scoring {len(features):,} transactions on {torch.get_num_threads()} threads:")
     rates = {}
     for name, model in models.items():

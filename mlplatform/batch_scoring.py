@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlplatform.models import MLPModel
+from mlplatform.models import PortableModel
 from mlplatform.tracking import MODEL_NAME, ModelRecord, Tracking, champion_on, load_model, versions
 
 KEYS = ["transaction_id", "tx_datetime", "customer_id", "terminal_id"]
@@ -25,8 +25,9 @@ class LeakageError(RuntimeError):
 def champions_for(tracking: Tracking, days: list[str]) -> dict[str, ModelRecord]:
     """The champion of each day; a clear error for days before the first promotion."""
     records = versions(tracking)
-    chosen = {day: champion_on(tracking, day, records) for day in days}
-    missing = [day for day, record in chosen.items() if record is None]
+    found = {day: champion_on(tracking, day, records) for day in days}
+    chosen = {day: record for day, record in found.items() if record is not None}
+    missing = [day for day in days if day not in chosen]
     if missing:
         starts = sorted(r.champion_from for r in records if r.champion_from)
         first = f"the first champion is in force from {starts[0]}" if starts else "no version has been promoted yet"
@@ -34,10 +35,10 @@ def champions_for(tracking: Tracking, days: list[str]) -> dict[str, ModelRecord]
     for day, record in chosen.items():
         if not record.cutoff or record.cutoff > day:
             raise LeakageError(f"version {record.version} trained on data up to {record.cutoff} cannot score {day}")
-    return chosen  # type: ignore[return-value]
+    return chosen
 
 
-def score_day(features: pd.DataFrame, model: MLPModel, record: ModelRecord, features_commit: str) -> pd.DataFrame:
+def score_day(features: pd.DataFrame, model: PortableModel, record: ModelRecord, features_commit: str) -> pd.DataFrame:
     out = features[KEYS].copy()
     out["score"] = model.score(features)
     out["model_name"] = MODEL_NAME
@@ -51,7 +52,7 @@ def score_days(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, ModelRecord]]:
     """Predictions per day and the version that made them (each version loaded once)."""
     chosen = champions_for(tracking, sorted(features))
-    models: dict[str, MLPModel] = {}
+    models: dict[str, PortableModel] = {}
     out = {}
     for day, record in chosen.items():
         model = models.get(record.version) or models.setdefault(record.version, load_model(tracking, record.version))

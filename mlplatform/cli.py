@@ -1,7 +1,9 @@
-"""The `mlplatform` command line (library commands; `assets.cli` adds the ones that run Dagster)."""
+"""The `mlplatform` command line. Commands that run the asset graph load Dagster only when they run."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlplatform.config import Settings, open_lake
+from mlplatform import telemetry
+from mlplatform.config import Settings
+from mlplatform.lake import Lake, open_lake
 
 app = typer.Typer(help="mlplatform: data and ML platform on Dagster (fraud detection demo).", no_args_is_help=True)
 lake_app = typer.Typer(help="Inspect the versioned data lake.", no_args_is_help=True)
@@ -69,15 +73,15 @@ def replay_cmd(
     parquet: Annotated[Path | None, typer.Option(help="Transactions file for --source parquet.")] = None,
 ) -> None:
     """Publish transactions as hourly NDJSON events into the landing zone, closing each day with _SUCCESS."""
-    from mlplatform.sources.demo_data import load_transactions
+    from mlplatform.demo import SOURCES, load_transactions
     from mlplatform.sources.landing import open_landing_zone
     from mlplatform.sources.replay import replay
 
-    if source not in ("parquet", "simulator"):
-        raise typer.BadParameter("source must be 'parquet' or 'simulator'", param_hint="--source")
+    if source not in SOURCES:
+        raise typer.BadParameter(f"source must be one of {', '.join(SOURCES)}", param_hint="--source")
     settings = Settings.from_env()
     tx, _ = load_transactions(source, days, parquet)  # type: ignore[arg-type]
-    zone = open_landing_zone(landing or settings.landing_uri)
+    zone = open_landing_zone(landing or settings.landing_uri, settings.aws_endpoint_url)
     keys = sorted(tx["TX_DATETIME"].dt.strftime("%Y-%m-%d").unique())
     with progress_bar() as bar:
         task = bar.add_task("replaying days", total=len(keys))
@@ -88,18 +92,24 @@ def replay_cmd(
 @app.command("fraud-api")
 def fraud_api(
     reports: Annotated[Path | None, typer.Option(help="Reports Parquet (default: the demo's).")] = None,
-    port: int = 8765,
-    token: str = "demo-token",
+    port: Annotated[int, typer.Option(min=1, max=65_535)] = 8765,
 ) -> None:
-    """Serve the demo's third-party fraud-report API on 127.0.0.1 (until interrupted)."""
+    """Serve the demo's stand-in chargeback API on 127.0.0.1 (until interrupted).
+
+    It accepts the token in MLPLATFORM_FRAUD_API_TOKEN, or a new one it prints.
+    """
     import uvicorn
 
-    from mlplatform.sources.fraud_api import create_app
+    from mlplatform.demo import create_app, new_token, reports_path
 
-    path = reports or Settings.from_env().home / "provider" / "fraud_reports.parquet"
+    settings = Settings.from_env()
+    path = reports or reports_path(settings)
     if not path.exists():
         raise typer.BadParameter(f"{path} does not exist; run `mlplatform demo` first", param_hint="--reports")
-    console.print(f"serving {path} at http://127.0.0.1:{port} (set MLPLATFORM_FRAUD_API_URL to it)")
+    token = settings.fraud_api_token or new_token()
+    console.print(f"serving {path} at http://127.0.0.1:{port}: set MLPLATFORM_FRAUD_API_URL to it", highlight=False)
+    if not settings.fraud_api_token:
+        console.print(f"and MLPLATFORM_FRAUD_API_TOKEN={token}", highlight=False)
     uvicorn.run(create_app(pd.read_parquet(path), token), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -173,8 +183,8 @@ def lineage_cmd(
 
     settings = Settings.from_env()
     try:
-        landing = open_landing_zone(settings.landing_uri)
-        chain = trace(open_lake(settings), Tracking.from_env(settings.home), transaction, ref, landing)
+        landing = open_landing_zone(settings.landing_uri, settings.aws_endpoint_url)
+        chain = trace(_lake(), Tracking.of(settings), transaction, ref, landing)
     except NotPredicted as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
@@ -185,7 +195,7 @@ def lineage_cmd(
 @lake_app.command("branches")
 def lake_branches() -> None:
     """List branches with their head commit."""
-    lake = open_lake(Settings.from_env())
+    lake = _lake()
     table = Table("branch", "head", "created", "message")
     for name, head in lake.branches().items():
         commit = lake.get_commit(head)
@@ -196,7 +206,7 @@ def lake_branches() -> None:
 @lake_app.command("log")
 def lake_log(ref: Annotated[str, typer.Argument()] = "main", limit: int = 20) -> None:
     """Show the commits reachable from REF, newest first, with their metadata."""
-    lake = open_lake(Settings.from_env())
+    lake = _lake()
     for commit in lake.log(ref, limit=limit):
         console.print(f"[bold]{commit.id[:12]}[/] {_when(commit.created)} {commit.message}")
         for key, value in sorted(commit.metadata.items()):
@@ -206,7 +216,7 @@ def lake_log(ref: Annotated[str, typer.Argument()] = "main", limit: int = 20) ->
 @lake_app.command("diff")
 def lake_diff(left: str, right: str, prefix: str = "") -> None:
     """List paths added, removed or changed from LEFT to RIGHT."""
-    lake = open_lake(Settings.from_env())
+    lake = _lake()
     changes = lake.diff(left, right, prefix)
     for change in changes:
         console.print(f"{ {'added': '+', 'removed': '-', 'changed': '~'}[change.type] } {change.path}")
@@ -219,7 +229,7 @@ def lake_show(ref: str, path: str, rows: int = 10) -> None:
     from mlplatform.lake import PathNotFound
     from mlplatform.lake.tables import read_table
 
-    lake = open_lake(Settings.from_env())
+    lake = _lake()
     try:
         df = read_table(lake, ref, path)
     except PathNotFound:
@@ -232,9 +242,100 @@ def lake_show(ref: str, path: str, rows: int = 10) -> None:
     console.print(df.head(rows).to_string())
 
 
+@app.command()
+def demo(
+    days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Days (partitions) from 2018-04-01. A week's model needs 28 days of data from its start; with the "
+            "default, weeks 2018-04-04..2018-05-16 are trained and the promoted ones score the days after.",
+        ),
+    ] = 75,
+    source: Annotated[str, typer.Option(help="parquet (replay the published data) or simulator.")] = "parquet",
+) -> None:
+    """Create the sources, run the asset graph over those days and publish each run to main."""
+    import warnings
+
+    from dagster import BetaWarning
+
+    from mlplatform.demo import SOURCES, run_demo
+
+    if source not in SOURCES:
+        raise typer.BadParameter(f"source must be one of {', '.join(SOURCES)}", param_hint="--source")
+    warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...) is beta
+    settings = Settings.from_env()
+    with progress_bar() as bar:
+        task = bar.add_task("landing events", total=days)
+        result = run_demo(settings, days, source, on_day=lambda d, n: bar.advance(task))  # type: ignore[arg-type]
+    table = Table(
+        "asset", "rows stored", "rows in", "accepted", "quarantined",
+        title=f"{result.days[0]} .. {result.days[-1]} ({len(result.days)} partitions)",
+    )  # fmt: skip
+    for name, c in sorted(result.row_counts.items()):
+        counts = [c.get(k, 0) for k in ("row_count", "rows_in", "accepted", "quarantined")]
+        table.add_row(name, *(f"{n:,}" for n in counts))
+    console.print(table)
+    if result.models:
+        models = Table("week", "version", "AP", "baseline AP", "champion AP", "decision", title="fraud_detector")
+        for m in result.models:
+            models.add_row(
+                str(m["week"]),
+                str(m.get("challenger_version", "-")),
+                *(
+                    f"{m[k]:.3f}" if isinstance(m.get(k), float) else "-"
+                    for k in ("challenger", "baseline", "champion")
+                ),
+                str(m.get("reason", "")).split(":")[0],
+            )
+        console.print(models)
+    if result.predicted_days:
+        console.print(
+            f"batch_predictions: {result.predicted_days[0]} .. {result.predicted_days[-1]} by the champion of each day"
+            " (try `mlplatform lineage --transaction <id>`)"
+        )
+    for run in result.runs:
+        if run.commit:
+            console.print(
+                f"{run.job} run {run.run_id}: published to main as commit {run.commit} ({run.changed_paths} paths)"
+            )
+        elif run.published:
+            console.print(f"{run.job} run {run.run_id}: published, nothing new (main already held the same data)")
+    console.print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
+    if not result.success:
+        failed = next(r for r in reversed(result.runs) if not r.published)
+        console.print(f"[red]{failed.job} run {failed.run_id} failed or was not published: {failed.error}[/]")
+        raise typer.Exit(1)
+    console.print("open the UI: make dev (Dagster on http://127.0.0.1:3000)")
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(min=1, max=65_535)] = 3000) -> None:
+    """Open the Dagster UI on the project's instance: asset graph, runs, checks, sensors (until interrupted)."""
+    from assets.runs import ensure_dagster_home
+
+    settings = Settings.from_env()
+    ensure_dagster_home(settings)
+    tools = Path(sys.executable).parent  # dagster and dbt beside this Python, whatever the shell's PATH
+    env = {
+        **os.environ,
+        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLPLATFORM_HOME": str(settings.home),
+        "DAGSTER_HOME": str(settings.dagster_home),
+    }
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (instance {settings.dagster_home})", highlight=False)
+    args = ["dagster", "dev", "-m", "assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    os.execve(tools / "dagster", args, env)
+
+
+def _lake() -> Lake:
+    return open_lake(Settings.from_env().lake)
+
+
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def main() -> None:
+    telemetry.off()
     app()

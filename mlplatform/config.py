@@ -1,48 +1,89 @@
-"""Environment selection in one place: embedded defaults unless production endpoints are set.
+"""Every backend choice in one place: embedded defaults unless production endpoints are set.
 
-| variable                         | default (embedded)               | production                   |
-|----------------------------------|----------------------------------|------------------------------|
-| MLPLATFORM_HOME                  | ./.mlplatform                    | any directory                |
-| MLPLATFORM_LAKE                  | local (under MLPLATFORM_HOME)    | lakefs (LAKEFS_* variables)  |
-| MLPLATFORM_LANDING_URI           | <home>/landing                   | s3://bucket/prefix           |
-| MLPLATFORM_SOURCE_DB_URL         | sqlite:///<home>/source.db       | postgresql+psycopg://...     |
-| MLPLATFORM_FRAUD_API_URL / TOKEN | the demo's local API             | the provider's API           |
+| variable                              | default (embedded)                    | production                        |
+|---------------------------------------|---------------------------------------|-----------------------------------|
+| MLPLATFORM_HOME                       | ./.mlplatform                         | any directory                     |
+| MLPLATFORM_LAKE                       | local (under MLPLATFORM_HOME/lake)    | lakefs (+ LAKEFS_* below)         |
+| LAKEFS_ENDPOINT, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY; _REPOSITORY (mlplatform), _STORAGE_NAMESPACE (optional)  |
+| MLPLATFORM_LANDING_URI                | <home>/landing                        | s3://bucket/prefix                |
+| AWS_ENDPOINT_URL                      | AWS itself                            | SeaweedFS, MinIO, ...             |
+| MLPLATFORM_SOURCE_DB_URL              | sqlite:///<home>/source.db            | postgresql+psycopg://...          |
+| MLPLATFORM_FRAUD_API_URL / _TOKEN     | none (the demo starts its own)        | the provider's API                |
+| MLFLOW_TRACKING_URI                   | sqlite:///<home>/mlflow/mlflow.db     | http://tracking-server            |
+
+The Dagster resources (resources/) and the command line both build their clients from `Settings`;
+secrets reach Dagster through `EnvVar` (resources/__init__.py), never as plain config.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
+LakeBackend = Literal["local", "lakefs"]
+LAKE_BACKENDS: tuple[LakeBackend, ...] = ("local", "lakefs")
 HANDBOOK_RELATIVE = Path("../shared/data/handbook/transactions.parquet")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used (the message names the variable)."""
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    backend: LakeBackend = "local"
+    root: str = ""  # the local lake's directory
+    lakefs_endpoint: str = ""
+    lakefs_access_key_id: str = ""
+    lakefs_secret_access_key: str = ""
+    lakefs_repository: str = "mlplatform"
+    lakefs_storage_namespace: str = ""  # set: the repository is created there if missing
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    lake_backend: str = "local"
-    landing_uri: str = ""
-    source_db_url: str = ""
-    fraud_api_url: str = ""
-    fraud_api_token: str = "demo-token"
+    lake: LakeSettings
+    landing_uri: str
+    aws_endpoint_url: str  # "" = AWS itself
+    source_db_url: str
+    fraud_api_url: str
+    fraud_api_token: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str  # "" = the tracking server decides
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
         home = Path(env.get("MLPLATFORM_HOME", ".mlplatform")).resolve()
+        backend = env.get("MLPLATFORM_LAKE", "local")
+        if backend not in LAKE_BACKENDS:
+            raise ConfigError(f"MLPLATFORM_LAKE={backend!r}: expected one of {', '.join(LAKE_BACKENDS)}")
+        lake = LakeSettings(
+            backend=cast(LakeBackend, backend),
+            root=str(home / "lake"),
+            lakefs_endpoint=env.get("LAKEFS_ENDPOINT", ""),
+            lakefs_access_key_id=env.get("LAKEFS_ACCESS_KEY_ID", ""),
+            lakefs_secret_access_key=env.get("LAKEFS_SECRET_ACCESS_KEY", ""),
+            lakefs_repository=env.get("LAKEFS_REPOSITORY", "mlplatform"),
+            lakefs_storage_namespace=env.get("LAKEFS_STORAGE_NAMESPACE", ""),
+        )
+        tracking = env.get("MLFLOW_TRACKING_URI", "")
+        embedded = home / "mlflow"
         return cls(
             home=home,
-            lake_backend=env.get("MLPLATFORM_LAKE", "local"),
+            lake=lake,
             landing_uri=env.get("MLPLATFORM_LANDING_URI", str(home / "landing")),
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL", ""),
             source_db_url=env.get("MLPLATFORM_SOURCE_DB_URL", f"sqlite:///{home / 'source.db'}"),
             fraud_api_url=env.get("MLPLATFORM_FRAUD_API_URL", ""),
-            fraud_api_token=env.get("MLPLATFORM_FRAUD_API_TOKEN", "demo-token"),
+            fraud_api_token=env.get("MLPLATFORM_FRAUD_API_TOKEN", ""),
+            mlflow_tracking_uri=tracking or f"sqlite:///{embedded / 'mlflow.db'}",
+            mlflow_artifact_root="" if tracking else (embedded / "artifacts").as_uri(),
         )
-
-    @property
-    def lake_root(self) -> Path:
-        return self.home / "lake"
 
     @property
     def dagster_home(self) -> Path:
@@ -55,23 +96,3 @@ def handbook_path() -> Path:
         return Path(os.environ["MLPLATFORM_HANDBOOK"])
     repo = Path(__file__).resolve().parent.parent
     return (repo / HANDBOOK_RELATIVE).resolve()
-
-
-def open_lake(settings: Settings, env: dict[str, str] | None = None):
-    """The configured lake for command-line use (the Dagster resource builds the same from EnvVar)."""
-    from mlplatform.lake import LocalLake
-
-    if settings.lake_backend == "local":
-        return LocalLake(settings.lake_root)
-    if settings.lake_backend == "lakefs":
-        from mlplatform.lake.lakefs import LakeFSLake
-
-        env = dict(os.environ if env is None else env)
-        return LakeFSLake(
-            env["LAKEFS_ENDPOINT"],
-            env["LAKEFS_ACCESS_KEY_ID"],
-            env["LAKEFS_SECRET_ACCESS_KEY"],
-            env.get("LAKEFS_REPOSITORY", "mlplatform"),
-            env.get("LAKEFS_STORAGE_NAMESPACE"),
-        )
-    raise ValueError(f"unknown lake backend {settings.lake_backend!r} (expected 'local' or 'lakefs')")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,3 @@ def evaluate_file(input_path: Path, split: Split, model: ModelKind = "mlp", seed
         train_rows=len(train_rows),
         train_frauds=int(train_rows["label"].sum()),
     )
-
-
-def split_from(train_start: date, train_days: int, delay_days: int, test_days: int) -> Split:
-    return Split(train_start, train_days, delay_days, test_days)

@@ -12,7 +12,7 @@ from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, source_files, table_path
 from mlplatform.sources.landing import LandingZone
 from mlplatform.tracking import ModelRecord, Tracking, version
-from mlplatform.training_sets import Split, input_days
+from mlplatform.training_sets import Split
 
 PREDICTIONS = "batch_predictions"
 
@@ -69,9 +69,9 @@ def trace(
     model = version(tracking, str(row["model_version"]))
     path = table_path(["training_set"], model.week)
     training_rows = len(read_table(lake, model.training_set_commit, path))
-    feature_days, report_days = input_days(Split(date.fromisoformat(model.week)))
-    raw = [_raw(lake, model.training_set_commit, "raw_transactions", d, landing) for d in feature_days]
-    raw += [_raw(lake, model.training_set_commit, "raw_fraud_reports", d, landing) for d in report_days]
+    split = Split(date.fromisoformat(model.week))
+    raw = [_raw(lake, model.training_set_commit, "raw_transactions", d, landing) for d in split.feature_days]
+    raw += [_raw(lake, model.training_set_commit, "raw_fraud_reports", d, landing) for d in split.report_days]
     return Lineage(
         transaction_id=transaction_id,
         day=day,

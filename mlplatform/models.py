@@ -11,6 +11,7 @@ refit lifts the first week of the data from AP 0.155 to 0.249).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
@@ -37,7 +38,7 @@ class Scorer(Protocol):
 class LogisticBaseline:
     """The protocol's baseline: logistic regression on standardised features."""
 
-    pipeline: object
+    pipeline: Pipeline
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         return self.pipeline.predict_proba(frame[FEATURES].to_numpy(dtype=np.float64))[:, 1]
@@ -51,6 +52,9 @@ def train_logreg(train: pd.DataFrame, seed: int = 0) -> LogisticBaseline:
 
 class FraudMLP(nn.Module):
     """Scaling (buffers fitted on the training window) followed by a small feed-forward network."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -93,11 +97,32 @@ class MLPModel:
         return list(self.module.feature_names)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.score_array(frame[self.features].to_numpy(dtype=np.float32))
+
+    def score_array(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of float32 rows whose columns are `features`, in order."""
         self.module.eval()
         device = next(self.module.parameters()).device
         with torch.no_grad():
-            x = torch.as_tensor(frame[self.features].to_numpy(dtype=np.float32), device=device)
-            return self.module(x).cpu().numpy().astype(np.float64)
+            return self.module(torch.as_tensor(x, device=device)).cpu().numpy().astype(np.float64)
+
+
+@dataclass
+class PortableModel:
+    """A model as any server loads it: torch.export's graph (input scaling inside) and its input columns.
+
+    Loading needs torch only (`torch.export.load(...).module()`), not this package's classes.
+    """
+
+    module: Callable[[torch.Tensor], torch.Tensor]
+    features: list[str]
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.score_array(frame[self.features].to_numpy(dtype=np.float32))
+
+    def score_array(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy().astype(np.float64)
 
 
 def device() -> torch.device:

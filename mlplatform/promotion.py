@@ -8,6 +8,7 @@ on earlier data, so scoring that window with it leaks nothing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mlplatform.evaluation import Metrics
 
@@ -34,7 +35,7 @@ class Decision:
     baseline: float
     champion: float | None  # None when there is no champion yet
 
-    def as_metadata(self) -> dict[str, object]:
+    def as_metadata(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 

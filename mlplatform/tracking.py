@@ -2,7 +2,7 @@
 
 Embedded default: a SQLite store and local artifacts under MLPLATFORM_HOME/mlflow; MLFLOW_TRACKING_URI
 points at a tracking server instead. Each training run logs its parameters, metrics, curves, the
-torch module (scaling included) with signature and input example, the training set as an
+model as a torch.export program (scaling inside, feature names in its metadata), the training set as an
 `mlflow.data` dataset with its lake commit and digest, the code version and the Dagster run.
 
 Registered model `fraud_detector`: every new version gets alias `challenger`. A promoted version
@@ -14,9 +14,6 @@ alias `champion` follows the latest. Nothing is chosen by modification time or b
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is imported
-
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -28,16 +25,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from mlplatform.config import Settings
 from mlplatform.evaluation import Metrics
-from mlplatform.models import MLPModel
+from mlplatform.models import MLPModel, PortableModel
 
 MODEL_NAME = "fraud_detector"
 EXPERIMENT = "fraud_detector"
 CHALLENGER, CHAMPION = "challenger", "champion"
+FEATURE_NAMES = "feature_names"  # the MLmodel metadata key listing the model's input columns, in order
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,8 @@ class Tracking:
     artifact_root: str | None = None  # where the experiment keeps artifacts when this store creates it
 
     @classmethod
-    def embedded(cls, home: Path) -> Tracking:
-        folder = home / "mlflow"
-        return cls(f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri())
-
-    @classmethod
-    def from_env(cls, home: Path, env: dict[str, str] | None = None) -> Tracking:
-        env = dict(os.environ if env is None else env)
-        uri = env.get("MLFLOW_TRACKING_URI", "")
-        return cls(uri) if uri else cls.embedded(home)
+    def of(cls, settings: Settings) -> Tracking:
+        return cls(settings.mlflow_tracking_uri, settings.mlflow_artifact_root or None)
 
     def client(self) -> MlflowClient:
         if self.uri.startswith("sqlite:///"):
@@ -68,7 +61,10 @@ class Tracking:
         try:
             return client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root)
         except MlflowException:  # created meanwhile by another process
-            return client.get_experiment_by_name(EXPERIMENT).experiment_id
+            created = client.get_experiment_by_name(EXPERIMENT)
+            if created is None:
+                raise
+            return created.experiment_id
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,7 @@ class ModelRecord:
         tags = version.tags
         return cls(
             version=str(version.version),
-            run_id=version.run_id,
+            run_id=version.run_id or "",
             week=tags.get("week", ""),
             train_start=tags.get("train_start", ""),
             cutoff=tags.get("cutoff", ""),
@@ -124,8 +120,9 @@ class TrainingRun:
 def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
     """Logs the training run and registers its model as a new version with alias `challenger`."""
     client = tracking.client()
-    example = run.train_rows[run.model.features].head(5).astype(np.float32).reset_index(drop=True)
-    signature = infer_signature(example, run.model.score(example).astype(np.float32))
+    # A float32 matrix in the feature order: the exported graph's input (batch size > 1 keeps it dynamic).
+    example = run.train_rows[run.model.features].head(5).to_numpy(dtype=np.float32)
+    signature = infer_signature(example, run.model.score_array(example).astype(np.float32))
     with (
         _fluent(tracking),
         warnings.catch_warnings(),
@@ -139,7 +136,7 @@ def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in vars(run.metrics).items()})
         mlflow.log_metrics({f"baseline_{k}": float(v) for k, v in vars(run.baseline).items()})
         mlflow.log_metrics({"train_rows": len(run.train_rows), "train_frauds": int(run.train_rows["label"].sum())})
-        dataset = mlflow.data.from_pandas(
+        dataset = from_pandas(
             run.train_rows,
             source=run.training_set_uri,
             targets="label",
@@ -159,7 +156,9 @@ def log_and_register(tracking: Tracking, run: TrainingRun) -> ModelRecord:
             registered_model_name=MODEL_NAME,
             pip_requirements=[f"torch=={_torch_version()}", f"numpy=={np.__version__}"],
             await_registration_for=0,
-            serialization_format="pickle",  # the whole module, so it keeps its feature names (mlplatform installed)
+            # torch.export's archive: any process with torch loads it, without this package's classes.
+            serialization_format="pt2",
+            metadata={FEATURE_NAMES: run.model.features},
         )
     version = str(info.registered_model_version)
     tags = {
@@ -186,7 +185,7 @@ def _fluent(tracking: Tracking) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)  # None unsets both
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets both (MLflow accepts it)
 
 
 def _torch_version() -> str:
@@ -210,9 +209,9 @@ def version(tracking: Tracking, number: str) -> ModelRecord:
 
 def champion_on(tracking: Tracking, day: str, records: list[ModelRecord] | None = None) -> ModelRecord | None:
     """The version in force on `day`: the promoted one with the latest `champion_from` <= day."""
-    promoted = [r for r in (versions(tracking) if records is None else records) if r.champion_from]
-    eligible = [r for r in promoted if r.champion_from <= day]
-    return max(eligible, key=lambda r: (r.champion_from, int(r.version)), default=None)
+    candidates = versions(tracking) if records is None else records
+    eligible = [(r.champion_from, int(r.version), r) for r in candidates if r.champion_from and r.champion_from <= day]
+    return max(eligible, key=lambda e: e[:2], default=(None, 0, None))[2]
 
 
 def promote(tracking: Tracking, record: ModelRecord) -> None:
@@ -224,8 +223,12 @@ def promote(tracking: Tracking, record: ModelRecord) -> None:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, latest.version)
 
 
-def load_model(tracking: Tracking, number: str) -> MLPModel:
-    """A registered version's torch module (its scaling included), ready to score feature rows."""
+def load_model(tracking: Tracking, number: str) -> PortableModel:
+    """A registered version as any server loads it: the exported graph (scaling inside) and its input columns."""
+    uri = f"models:/{MODEL_NAME}/{number}"
     with _fluent(tracking):
-        module = mlflow.pytorch.load_model(f"models:/{MODEL_NAME}/{number}", map_location="cpu")
-    return MLPModel(module.eval())
+        module = mlflow.pytorch.load_model(uri, map_location="cpu")
+        features = (mlflow.models.get_model_info(uri).metadata or {}).get(FEATURE_NAMES)
+    if not features:
+        raise LookupError(f"{uri} has no {FEATURE_NAMES} in its metadata: it was not logged by this platform")
+    return PortableModel(module, list(features))

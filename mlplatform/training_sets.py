@@ -13,8 +13,14 @@ from datetime import date
 
 import pandas as pd
 
+from mlplatform.lake import Lake
+from mlplatform.lake.tables import read_table, table_path
+
 SPLIT_COLUMN = "split"
 LABEL = "label"
+# Test labels are complete this many days after the test window (chargebacks arrive late): a set reads
+# reports until then, and its model is decided and in force from then on.
+LABEL_HORIZON_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,25 @@ class Split:
     def cutoff(self) -> pd.Timestamp:
         """When the model is trained: labels known after this are not used for training."""
         return self.test_start
+
+    @property
+    def decision_day(self) -> str:
+        """When the test window's labels are complete (LABEL_HORIZON_DAYS after it): the model can be
+        evaluated, promoted, and used from then on."""
+        return str((self.end + pd.Timedelta(days=LABEL_HORIZON_DAYS)).date())
+
+    @property
+    def feature_days(self) -> list[str]:
+        """Days of features a set reads: the training start to the test end."""
+        return self._days(self.train_days + self.delay_days + self.test_days)
+
+    @property
+    def report_days(self) -> list[str]:
+        """Days of fraud reports a set reads: until its decision day."""
+        return self._days(self.train_days + self.delay_days + self.test_days + LABEL_HORIZON_DAYS)
+
+    def _days(self, n: int) -> list[str]:
+        return [str(self._at(i).date()) for i in range(n)]
 
 
 def labels_from_reports(reports: pd.DataFrame) -> pd.DataFrame:
@@ -76,24 +101,20 @@ def build(features: pd.DataFrame, labels: pd.DataFrame, split: Split) -> pd.Data
     return out[[SPLIT_COLUMN, *[c for c in out.columns if c != SPLIT_COLUMN]]]
 
 
-def input_days(split: Split, label_days_after_test: int = 7) -> tuple[list[str], list[str]]:
-    """Days of features (train to test end) and of reports (until a week after the test) a set reads."""
-    span = split.train_days + split.delay_days + split.test_days
-    days = [str((split._at(i)).date()) for i in range(span + label_days_after_test)]
-    return days[:span], days
+def build_week(features: dict[str, pd.DataFrame], reports: dict[str, pd.DataFrame], week: str) -> pd.DataFrame:
+    """The set of the week starting `week`, from features and reports by day (it reads only its own days,
+    so a week's set is the same whichever range of weeks was built with it)."""
+    split = Split(date.fromisoformat(week))
+    rows = pd.concat([features[d] for d in split.feature_days], ignore_index=True)
+    labels = labels_from_reports(pd.concat([reports[d] for d in split.report_days], ignore_index=True))
+    return build(rows, labels, split)
 
 
-def rebuild(lake, features_commit: str, reports_commit: str, split: Split) -> pd.DataFrame:
+def rebuild(lake: Lake, features_commit: str, reports_commit: str, week: str) -> pd.DataFrame:
     """The training set rebuilt from the lake commits it recorded."""
-    from mlplatform.lake.tables import read_table, table_path
-
-    feature_days, report_days = input_days(split)
-    features = pd.concat(
-        [read_table(lake, features_commit, table_path(["transaction_features"], d)) for d in feature_days],
-        ignore_index=True,
-    )
-    reports = pd.concat(
-        [read_table(lake, reports_commit, table_path(["raw_fraud_reports"], d)) for d in report_days],
-        ignore_index=True,
-    )
-    return build(features, labels_from_reports(reports), split)
+    split = Split(date.fromisoformat(week))
+    features = {
+        d: read_table(lake, features_commit, table_path(["transaction_features"], d)) for d in split.feature_days
+    }
+    reports = {d: read_table(lake, reports_commit, table_path(["raw_fraud_reports"], d)) for d in split.report_days}
+    return build_week(features, reports, week)

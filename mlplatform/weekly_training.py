@@ -29,8 +29,6 @@ from mlplatform.tracking import (
 )
 from mlplatform.training_sets import Split
 
-LABEL_DAYS_AFTER_TEST = 7  # the training set reads reports until a week after its test window
-
 
 @dataclass(frozen=True)
 class TrainingOptions:
@@ -39,11 +37,6 @@ class TrainingOptions:
     hidden: tuple[int, ...] = (64, 32)
     max_epochs: int = 40
     learning_rate: float = 1e-3
-
-
-def decision_day(split: Split) -> str:
-    """When the test window's labels are complete, so the model can be evaluated and promoted."""
-    return str((split.end + pd.Timedelta(days=LABEL_DAYS_AFTER_TEST)).date())
 
 
 @dataclass
@@ -104,7 +97,7 @@ def train_week(
     )
     baseline_model = train_logreg(train_rows, options.seed)
     scores = {"challenger": model.score(test), "baseline (logreg)": baseline_model.score(test)}
-    day = decision_day(split)
+    day = split.decision_day
     champion = champion_on(tracking, day)
     if champion is not None:
         scores[f"champion v{champion.version}"] = load_model(tracking, champion.version).score(test)

@@ -21,8 +21,12 @@ class LakeIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: Frames | pd.DataFrame) -> None:
         lake = self.lake.get()
         branch = open_run_branch(lake, context.run_id)
-        keys = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
-        frames = obj if isinstance(obj, dict) else {keys[0]: obj}
+        keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        frames: dict[str | None, pd.DataFrame] = {}
+        if isinstance(obj, dict):
+            frames.update(obj)
+        else:
+            frames[keys[0]] = obj
         missing = [k for k in keys if k not in frames]
         if missing:
             raise ValueError(f"{context.asset_key.to_user_string()} returned no data for partitions {missing}")

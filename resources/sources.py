@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
 
 from mlplatform.sources import source_db
 from mlplatform.sources.fraud_api import FraudReportsClient
@@ -9,12 +10,14 @@ from mlplatform.sources.landing import LandingZone, open_landing_zone
 
 
 class LandingZoneResource(ConfigurableResource):
-    """Where the event stream lands: a directory or s3://bucket/prefix."""
+    """Where the event stream lands: a directory, or s3://bucket/prefix read through dagster-aws's S3Resource
+    (credentials by EnvVar; its endpoint_url points at SeaweedFS or MinIO instead of AWS)."""
 
     uri: str
+    s3: S3Resource  # used for s3:// URIs
 
     def get(self) -> LandingZone:
-        return open_landing_zone(self.uri)
+        return open_landing_zone(self.uri, client=self.s3.get_client() if self.uri.startswith("s3://") else None)
 
 
 class SourceDatabaseResource(ConfigurableResource):

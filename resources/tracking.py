@@ -7,7 +7,7 @@ class MlflowResource(ConfigurableResource):
     """MLflow tracking and registry: a SQLite store under MLPLATFORM_HOME, or a server's URI."""
 
     tracking_uri: str
-    artifact_root: str | None = None  # artifact location of the experiment when this store creates it
+    artifact_root: str = ""  # artifact location of the experiment when this store creates it ("" = the server's)
 
     def get(self) -> Tracking:
-        return Tracking(self.tracking_uri, self.artifact_root)
+        return Tracking(self.tracking_uri, self.artifact_root or None)

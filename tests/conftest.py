@@ -15,10 +15,9 @@ REQUIRE_SERVICES = os.environ.get("MLPLATFORM_REQUIRE_SERVICES") == "1"
 
 def pytest_configure(config):
     # No telemetry, and a throwaway Dagster home, whatever the caller's environment says.
-    os.environ["DO_NOT_TRACK"] = "1"
-    os.environ["SODA_CORE_TELEMETRY_ENABLED"] = "false"
-    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from mlplatform import telemetry
+
+    telemetry.off()
     os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests choose their store: embedded, or the server below
     home = Path(tempfile.mkdtemp(prefix="mlplatform-dagster-home-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -6,13 +6,13 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance, materialize
 
-from assets.definitions import build_definitions, build_resources
+from assets.definitions import build_definitions
 from assets.publishing import publish_run
 from assets.raw_sources import RAW_ASSETS
 from mlplatform.config import Settings
+from mlplatform.demo import RunningServer, create_app, new_token, prepare, serve_in_thread
 from mlplatform.lake import LocalLake
-from mlplatform.sources.demo_data import prepare
-from mlplatform.sources.fraud_api import RunningServer, create_app, serve_in_thread
+from resources import build_resources
 
 
 @dataclass
@@ -23,11 +23,12 @@ class PlatformEnv:
 
     @property
     def lake(self) -> LocalLake:
-        return LocalLake(self.settings.lake_root)
+        return LocalLake(self.settings.lake.root)
 
     def start_api(self) -> None:
-        self.api = serve_in_thread(create_app(self.reports, self.settings.fraud_api_token))
-        self.settings = replace(self.settings, fraud_api_url=self.api.url)
+        token = self.settings.fraud_api_token or new_token()
+        self.api = serve_in_thread(create_app(self.reports, token))
+        self.settings = replace(self.settings, fraud_api_url=self.api.url, fraud_api_token=token)
 
     def stop_api(self) -> None:
         if self.api:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from assets.cli import app
+from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN, LocalLake
 from mlplatform.lake.tables import table_path, write_table
@@ -24,17 +25,28 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_every_command_has_help():
-    for args in (
-        ["--help"],
-        ["simulate", "--help"],
-        ["replay", "--help"],
-        ["demo", "--help"],
-        ["lake", "log", "--help"],
-    ):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 0, result.output
-        assert "Usage" in result.output
+def _command_paths(command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group of the tree, as the words that invoke it."""
+    paths = [path]
+    for name, sub in getattr(command, "commands", {}).items():  # a group
+        paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+COMMANDS = _command_paths(typer.main.get_command(app))
+
+
+def test_the_command_tree_is_complete():
+    names = {" ".join(p) for p in COMMANDS}
+    assert {"demo", "simulate", "replay", "evaluate", "lineage", "fraud-api", "features compute", "lake log"} <= names
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda p: " ".join(p) or "mlplatform")
+def test_every_command_has_help(words):
+    result = runner.invoke(app, [*words, "--help"])
+    assert result.exit_code == 0, result.output
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    assert f" {' '.join(words)} ".replace("  ", " ") in f"{usage} "
 
 
 def test_lake_inspection_commands(home):

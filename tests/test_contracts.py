@@ -53,12 +53,15 @@ def test_each_kind_of_bad_data_fails_its_rule(corrupt, rule):
     assert rule in result.failed_rules()
 
 
-def test_feature_ranges_follow_their_definitions():
+def _features_row() -> pd.DataFrame:
     from mlplatform.features.definitions import REFERENCE
 
     row = {"transaction_id": 1, "tx_datetime": pd.Timestamp("2018-04-01 23:00"), "customer_id": 1, "terminal_id": 1}
-    row |= {name: 1 for name in REFERENCE.names}
-    good = pd.DataFrame([row])
+    return pd.DataFrame([row | {name: 1 for name in REFERENCE.names}])
+
+
+def test_feature_ranges_follow_their_definitions():
+    good = _features_row()
     assert verify(good, CONTRACTS / "transaction_features.yml", END_OF_DAY).passed
     bad = good.assign(terminal_risk_7d=1.5, customer_nb_tx_1d=0)
     failed = verify(bad, CONTRACTS / "transaction_features.yml", END_OF_DAY).failed_rules()
@@ -109,3 +112,30 @@ def test_overlapping_weekly_partitions_are_verified_one_by_one():
     result = contract_result("training_set", bad, None, per_partition=True)
     assert not result.passed
     assert result.metadata["failed_rules"].value == ["transaction_id: duplicate [2018-04-25]"]
+
+
+def test_contract_feature_columns_come_from_the_feature_definitions(monkeypatch):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    import yaml
+
+    from mlplatform import quality
+    from mlplatform.features.definitions import REFERENCE, WindowFeature
+
+    for name in ("transaction_features", "training_set"):
+        contract = quality.expand(yaml.safe_load((CONTRACTS / f"{name}.yml").read_text()))
+        columns = [c["name"] for c in contract["columns"]]
+        assert [c for c in columns if c in REFERENCE.names] == REFERENCE.names
+    # A feature added to the definitions is checked by the same contract file, with its own range.
+    extra = WindowFeature(
+        "terminal_risk_90d", "X", "terminal_id", "label_rate", timedelta(90), timedelta(7), "float64", ""
+    )
+    monkeypatch.setitem(quality.FEATURE_SETS, REFERENCE.name, replace(REFERENCE, features=(*REFERENCE.features, extra)))
+    contract = quality.expand(yaml.safe_load((CONTRACTS / "transaction_features.yml").read_text()))
+    (column,) = [c for c in contract["columns"] if c["name"] == "terminal_risk_90d"]
+    assert column["checks"][1] == {"invalid": {"valid_min": 0, "valid_max": 1}}
+    frame = _features_row().assign(terminal_risk_90d=[1.5])
+    assert verify(frame, CONTRACTS / "transaction_features.yml", END_OF_DAY).failed_rules() == [
+        "terminal_risk_90d: invalid"
+    ]

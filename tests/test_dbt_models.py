@@ -8,13 +8,17 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.dbt_models import dbt_models
-from assets.definitions import build_resources
+from assets.publishing import NotPublishable
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN
 from mlplatform.lake.tables import read_table, table_path, write_table
+from resources import build_resources
 from tests.platform_env import make_env
 
-pytestmark = pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available"),
+]
 DAY = "2018-04-02"
 
 
@@ -87,7 +91,7 @@ def test_a_failing_dbt_test_keeps_main_unchanged(published_env, tmp_path):
     assert not result.success
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     assert "not_null_stg_landing__transactions_customer_id" in failed
-    with pytest.raises(Exception, match="did not succeed"):
+    with pytest.raises(NotPublishable, match="did not succeed"):
         env.publish(instance, result.run_id)
     assert env.lake.resolve(MAIN) == before
     assert env.lake.get(MAIN, table_path(["stg_landing__transactions"], DAY)) == staged_before

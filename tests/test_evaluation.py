@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assets.cli import app
+from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluation import card_precision_at_k
 from mlplatform.models import FEATURES, train_mlp

@@ -5,11 +5,12 @@ import pytest
 from dagster import DagsterInstance
 
 from mlplatform.config import Settings, handbook_path
+from mlplatform.demo import prepare
 from mlplatform.lake.tables import read_table, table_path
-from mlplatform.sources.demo_data import prepare
 from tests.platform_env import PlatformEnv
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.services,
     pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available"),
 ]

@@ -3,6 +3,7 @@
 import json
 
 from dagster import DagsterInstance, build_sensor_context
+from dagster_aws.s3 import S3Resource
 
 from assets.sensors import landing_zone_sensor
 from mlplatform.sources.landing import LocalLandingZone
@@ -15,11 +16,13 @@ def _land(zone, day, complete=True):
         zone.put(f"transactions/date={day}/_SUCCESS", b"{}")
 
 
+def _zone_resource(root) -> dict:
+    return {"landing_zone": LandingZoneResource(uri=str(root), s3=S3Resource())}
+
+
 def _tick(instance, cursor, root):
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, resources={"landing_zone": LandingZoneResource(uri=str(root))}
-    )
-    result = landing_zone_sensor(context)
+    with build_sensor_context(instance=instance, cursor=cursor, resources=_zone_resource(root)) as context:
+        result = landing_zone_sensor(context)
     return [r.partition_key for r in result.run_requests], result.cursor
 
 
@@ -48,10 +51,8 @@ def test_each_completed_day_is_requested_exactly_once(tmp_path):
 def test_run_keys_deduplicate_even_without_a_cursor(tmp_path):
     zone = LocalLandingZone(tmp_path)
     _land(zone, "2018-04-01")
-    context = build_sensor_context(
-        instance=DagsterInstance.ephemeral(), resources={"landing_zone": LandingZoneResource(uri=str(tmp_path))}
-    )
-    result = landing_zone_sensor(context)
+    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources=_zone_resource(tmp_path)) as context:
+        result = landing_zone_sensor(context)
     assert [r.run_key for r in result.run_requests] == ["daily-2018-04-01"]
 
 

@@ -16,6 +16,7 @@ def published() -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+@pytest.mark.slow
 def test_exact_mode_reproduces_the_published_dataset(published):
     sim = simulate(SimulationConfig())
     ours = sim.transactions.sort_values(SORT, ignore_index=True).drop(columns="TRANSACTION_ID")
@@ -44,6 +45,7 @@ def _luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+@pytest.mark.slow
 def test_fast_mode_is_statistically_equivalent_to_exact():
     # The published population (fast mode scales the compromised cards and terminals per day with it).
     exact = simulate(SimulationConfig(days=60)).transactions

@@ -90,6 +90,7 @@ def test_failing_blocking_check_keeps_main_unchanged(env):
     assert (quarantine["reason"] == "invalid value: tx_amount is negative").sum() == n_bad
 
 
+@pytest.mark.slow
 def test_crash_mid_run_leaves_main_untouched_and_a_rerun_converges(env, tmp_path):
     instance = DagsterInstance.ephemeral()
     env.stop_api()  # the provider is down: raw_fraud_reports fails after the other sources were written
@@ -128,7 +129,7 @@ def test_same_partition_with_different_content_never_silently_overwrites(env):
     assert f"runs/{second.run_id}" in env.lake.branches()
 
 
-def _run_partition(home: str, api_url: str, day: str, queue) -> None:
+def _run_partition(home: str, api_url: str, token: str, day: str, queue) -> None:
     from dataclasses import replace
 
     import pandas as pd
@@ -137,7 +138,7 @@ def _run_partition(home: str, api_url: str, day: str, queue) -> None:
     from mlplatform.config import Settings
     from tests.platform_env import PlatformEnv
 
-    settings = replace(Settings.from_env({"MLPLATFORM_HOME": home}), fraud_api_url=api_url)
+    settings = replace(Settings.from_env({"MLPLATFORM_HOME": home}), fraud_api_url=api_url, fraud_api_token=token)
     env = PlatformEnv(settings, pd.DataFrame())
     instance = DagsterInstance.ephemeral()
     result = env.run(day, instance)
@@ -145,11 +146,14 @@ def _run_partition(home: str, api_url: str, day: str, queue) -> None:
     queue.put((day, result.success, publication.commit.id))
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_of_different_partitions_both_publish(env):
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [
-        ctx.Process(target=_run_partition, args=(str(env.settings.home), env.api.url, day, queue))
+        ctx.Process(
+            target=_run_partition, args=(str(env.settings.home), env.api.url, env.settings.fraud_api_token, day, queue)
+        )
         for day in ("2018-04-01", "2018-04-02")
     ]
     for p in procs:
@@ -166,6 +170,7 @@ def test_two_concurrent_runs_of_different_partitions_both_publish(env):
     assert {o[2] for o in outcomes} <= published
 
 
+@pytest.mark.slow
 def test_range_run_publishes_every_partition_in_one_merge(env):
     instance = DagsterInstance.ephemeral()
     result = env.run_range("2018-04-01", "2018-04-03", instance)
@@ -190,7 +195,7 @@ def test_publish_sensor_publishes_successful_runs_and_skips_failed_ones(env):
     from assets.publishing import publish_successful_runs
     from resources import LakeResource
 
-    lake_resource = LakeResource(root=str(env.settings.lake_root))
+    lake_resource = LakeResource(root=env.settings.lake.root)
     instance = DagsterInstance.ephemeral()
 
     def tick(result):

@@ -59,10 +59,6 @@ class FeatureSet:
     def names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    def reference_names(self) -> dict[str, str]:
-        """Platform name -> the reference (Handbook) name."""
-        return {f.name: f.reference_name for f in self.features}
-
     @property
     def history(self) -> timedelta:
         """How far back an engine must read to compute a day's features."""
@@ -75,8 +71,32 @@ class FeatureSet:
         return sorted({f.entity for f in self.features if isinstance(f, WindowFeature)})
 
     @property
-    def needs_labels(self) -> bool:
-        return any(isinstance(f, WindowFeature) and f.aggregation == "label_rate" for f in self.features)
+    def label_delay(self) -> timedelta:
+        """How old a transaction's label may be and still count: labels reported within this delay of the
+        transaction are used, by windows that end this long before t, so each was known by t."""
+        delays = {f.delay for f in self.features if isinstance(f, WindowFeature) and f.aggregation == "label_rate"}
+        if len(delays) > 1:
+            raise ValueError(f"{self.name}: label-rate features must share one delay, not {sorted(delays)}")
+        return delays.pop() if delays else timedelta(0)
+
+
+@dataclass(frozen=True)
+class ValidRange:
+    """The values a feature can take by its definition (data contracts and drift monitoring check them)."""
+
+    min: float | None = None
+    max: float | None = None
+    values: tuple[int, ...] | None = None
+
+
+def valid_range(feature: Feature) -> ValidRange:
+    if isinstance(feature, RequestFeature):
+        return ValidRange(values=(0, 1)) if feature.transform in ("is_weekend", "is_night") else ValidRange(min=0)
+    if feature.aggregation == "count":  # a window ending at t holds the transaction itself
+        return ValidRange(min=1 if not feature.delay else 0)
+    if feature.aggregation == "label_rate":
+        return ValidRange(min=0, max=1)
+    return ValidRange(min=0)  # a mean of non-negative amounts
 
 
 def _customer(n: int) -> list[WindowFeature]:
@@ -94,7 +114,11 @@ def _customer(n: int) -> list[WindowFeature]:
     ]  # fmt: skip
 
 
-def _terminal(n: int, delay: int = 7) -> list[WindowFeature]:
+# Fraud labels are known about a week after the transaction: terminal windows end this long before t.
+LABEL_DELAY_DAYS = 7
+
+
+def _terminal(n: int, delay: int = LABEL_DELAY_DAYS) -> list[WindowFeature]:
     return [
         WindowFeature(
             f"terminal_nb_tx_{n}d", f"TERMINAL_ID_NB_TX_{n}DAY_WINDOW", "terminal_id", "count",
@@ -126,3 +150,6 @@ REFERENCE = FeatureSet(
         *[f for n in (1, 7, 30) for f in _terminal(n)],
     ),
 )  # fmt: skip
+
+# Feature sets by name (data contracts refer to them).
+FEATURE_SETS = {REFERENCE.name: REFERENCE}

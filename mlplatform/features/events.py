@@ -1,7 +1,7 @@
 """The event relation the engines read, built from raw transactions and fraud reports.
 
 A transaction counts as fraudulent for features only if its chargeback was reported within the
-label delay (7 days) of the transaction: a terminal window ends `delay` before t, so every label it
+feature set's label delay of the transaction: a terminal window ends `delay` before t, so every label it
 uses was known by t. Labels reported later are simply not used (never a label from the future).
 """
 
@@ -25,9 +25,8 @@ def known_labels(transactions: pd.DataFrame, reports: pd.DataFrame, delay: timed
     return (reported <= transactions[EVENT_TIME] + delay).fillna(False).astype("int64")
 
 
-def build_events(
-    transactions: list[pd.DataFrame], reports: list[pd.DataFrame], delay: timedelta = timedelta(days=7)
-) -> pd.DataFrame:
+def build_events(transactions: list[pd.DataFrame], reports: list[pd.DataFrame], delay: timedelta) -> pd.DataFrame:
+    """The engines' event relation; `delay` is the feature set's `label_delay`."""
     tx = pd.concat([t[EVENT_COLUMNS] for t in transactions], ignore_index=True)
     rep = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame(columns=["transaction_id", "reported_at"])
     tx[LABEL] = known_labels(tx, rep, delay)

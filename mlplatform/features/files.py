@@ -54,6 +54,7 @@ def compute_file(
         computed = duckdb_engine.feature_sql(features, events_sql(input_path, labels_path))
         query = output_sql(features, computed) + " order by TRANSACTION_ID"
         con.execute(f"copy ({query}) to {_quote(output_path)} (format parquet, compression zstd)")
-        return con.execute(f"select count(*) from read_parquet({_quote(output_path)})").fetchone()[0]
+        (rows,) = con.execute(f"select count(*) from read_parquet({_quote(output_path)})").fetchall()[0]
+        return int(rows)
     finally:
         con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,9 +52,12 @@ class Commit:
     committer: str = ""
 
 
+ChangeType = Literal["added", "removed", "changed"]
+
+
 @dataclass(frozen=True)
 class Change:
-    type: Literal["added", "removed", "changed"]
+    type: ChangeType
     path: str
 
 
@@ -83,11 +87,11 @@ class Lake(ABC):
         """Reads `path` at a branch (uncommitted changes included), tag or commit id."""
 
     @abstractmethod
-    def list(self, ref: str, prefix: str = "") -> list[str]:
+    def list(self, ref: str, prefix: str = "") -> builtins.list[str]:
         """Sorted paths under `prefix` at `ref`."""
 
     @abstractmethod
-    def uncommitted(self, branch: str) -> list[Change]: ...
+    def uncommitted(self, branch: str) -> builtins.list[Change]: ...
 
     @abstractmethod
     def commit(self, branch: str, message: str, metadata: dict[str, str] | None = None) -> Commit:
@@ -98,7 +102,7 @@ class Lake(ABC):
         """Three-way merges `source`'s head into branch `destination` in one commit (MergeConflict)."""
 
     @abstractmethod
-    def diff(self, left: str, right: str, prefix: str = "") -> list[Change]:
+    def diff(self, left: str, right: str, prefix: str = "") -> builtins.list[Change]:
         """What changed from the committed state of `left` to that of `right`, sorted by path."""
 
     @abstractmethod
@@ -111,7 +115,7 @@ class Lake(ABC):
     def tags(self) -> dict[str, str]: ...
 
     @abstractmethod
-    def log(self, ref: str, limit: int | None = None) -> list[Commit]:
+    def log(self, ref: str, limit: int | None = None) -> builtins.list[Commit]:
         """Commits reachable from `ref`, newest first."""
 
     @abstractmethod

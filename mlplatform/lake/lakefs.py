@@ -6,6 +6,9 @@ on the way in and decoded on the way out; everything else maps one to one onto l
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Iterable
+
 import lakefs
 from lakefs.exceptions import ConflictException, LakeFSException, NotFoundException
 
@@ -13,6 +16,7 @@ from mlplatform.lake.base import (
     MAIN,
     BranchExists,
     Change,
+    ChangeType,
     Commit,
     Lake,
     LakeError,
@@ -85,24 +89,25 @@ class LakeFSLake(Lake):
     def get(self, ref: str, path: str) -> bytes:
         try:
             with self._ref(ref).object(path).reader(mode="rb") as reader:
-                return reader.read()
+                data = reader.read()
         except NotFoundException as exc:
             if not self._ref_exists(ref):
                 raise RefNotFound(ref) from exc
             raise PathNotFound(ref, path) from exc
+        return data if isinstance(data, bytes) else data.encode()  # mode "rb" gives bytes
 
     def uri(self, ref: str, path: str) -> str:
         return f"lakefs://{self.repository}/{_enc(ref)}/{path}"
 
-    def list(self, ref: str, prefix: str = "") -> list[str]:
+    def list(self, ref: str, prefix: str = "") -> builtins.list[str]:
         try:
             return sorted(o.path for o in self._ref(ref).objects(prefix=prefix))
         except NotFoundException as exc:
             raise RefNotFound(ref) from exc
 
-    def uncommitted(self, branch: str) -> list[Change]:
+    def uncommitted(self, branch: str) -> builtins.list[Change]:
         changes = self.repo.branch(_enc(branch)).uncommitted()
-        return sorted((Change(c.type, c.path) for c in changes), key=lambda c: c.path)
+        return _changes(changes)
 
     def commit(self, branch: str, message: str, metadata: dict[str, str] | None = None) -> Commit:
         if not self.uncommitted(branch):
@@ -123,9 +128,9 @@ class LakeFSLake(Lake):
             raise MergeConflict(source, destination, conflicts) from exc
         return _commit(self.repo.commit(commit_id).get_commit())
 
-    def diff(self, left: str, right: str, prefix: str = "") -> list[Change]:
+    def diff(self, left: str, right: str, prefix: str = "") -> builtins.list[Change]:
         changes = self._ref(self.resolve(left)).diff(self.resolve(right), prefix=prefix or None, type="two_dot")
-        return sorted((Change(c.type, c.path) for c in changes if c.path_type == "object"), key=lambda c: c.path)
+        return _changes(c for c in changes if c.path_type == "object")
 
     def create_tag(self, name: str, ref: str) -> str:
         try:
@@ -143,7 +148,7 @@ class LakeFSLake(Lake):
     def tags(self) -> dict[str, str]:
         return {t.id: t.get_commit().id for t in self.repo.tags()}
 
-    def log(self, ref: str, limit: int | None = None) -> list[Commit]:
+    def log(self, ref: str, limit: int | None = None) -> builtins.list[Commit]:
         try:
             return [_commit(c) for c in self._ref(ref).log(max_amount=limit)]
         except NotFoundException as exc:
@@ -170,6 +175,13 @@ class LakeFSLake(Lake):
         except RefNotFound:
             return False
         return True
+
+
+def _changes(changes: Iterable[lakefs.models.Change]) -> builtins.list[Change]:
+    """Object changes, sorted by path (lakeFS also reports conflicts and prefix changes, which are not changes
+    of an object's content)."""
+    kinds: dict[str, ChangeType] = {"added": "added", "removed": "removed", "changed": "changed"}
+    return sorted((Change(kinds[c.type], c.path) for c in changes if c.type in kinds), key=lambda c: c.path)
 
 
 def _meta(metadata: dict[str, str] | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ never block each other.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import getpass
@@ -32,6 +33,7 @@ from mlplatform.lake.base import (
     MAIN,
     BranchExists,
     Change,
+    ChangeType,
     Commit,
     Lake,
     LakeError,
@@ -221,17 +223,17 @@ class LocalLake(Lake):
     def uri(self, ref: str, path: str) -> str:
         return str(self._object_path(self._object_id(ref, path)))
 
-    def list(self, ref: str, prefix: str = "") -> list[str]:
+    def list(self, ref: str, prefix: str = "") -> builtins.list[str]:
         return sorted(p for p in self._view(ref) if p.startswith(prefix))
 
-    def uncommitted(self, branch: str) -> list[Change]:
+    def uncommitted(self, branch: str) -> builtins.list[Change]:
         head_tree = self._commit_tree(self._head(branch))
         changes = []
         for path, oid in self._staged(branch).items():
             before = head_tree.get(path)
             if before == oid:
                 continue
-            kind = "removed" if oid is None else ("added" if before is None else "changed")
+            kind: ChangeType = "removed" if oid is None else ("added" if before is None else "changed")
             changes.append(Change(kind, path))
         return sorted(changes, key=lambda c: c.path)
 
@@ -264,7 +266,7 @@ class LocalLake(Lake):
             base_tree = self._commit_tree(base) if base else {}
             src_tree, dst_tree = self._commit_tree(source_head), self._commit_tree(dest_head)
             merged: Tree = {}
-            conflicts: list[str] = []
+            conflicts: builtins.list[str] = []
             for path in sorted(set(src_tree) | set(dst_tree) | set(base_tree)):
                 s, d, b = src_tree.get(path), dst_tree.get(path), base_tree.get(path)
                 if s in (d, b):
@@ -305,7 +307,7 @@ class LocalLake(Lake):
         common = set(ours) & set(theirs)
         return min(common, key=lambda c: (ours[c] + theirs[c], c)) if common else None
 
-    def diff(self, left: str, right: str, prefix: str = "") -> list[Change]:
+    def diff(self, left: str, right: str, prefix: str = "") -> builtins.list[Change]:
         return _tree_diff(self._commit_tree(self.resolve(left)), self._commit_tree(self.resolve(right)), prefix)
 
     def revert(self, branch: str, commit_id: str) -> Commit:
@@ -352,9 +354,9 @@ class LocalLake(Lake):
             if not p.name.startswith(".")
         }
 
-    def log(self, ref: str, limit: int | None = None) -> list[Commit]:
+    def log(self, ref: str, limit: int | None = None) -> builtins.list[Commit]:
         start = self._commit(self.resolve(ref))
-        out: list[Commit] = []
+        out: builtins.list[Commit] = []
         seen = {start.id}
         heap = [(-start.created, start.id)]
         while heap and (limit is None or len(out) < limit):
@@ -382,7 +384,7 @@ def _tree_diff(left: Tree, right: Tree, prefix: str = "") -> list[Change]:
     for path in sorted(set(left) | set(right)):
         if not path.startswith(prefix) or left.get(path) == right.get(path):
             continue
-        kind = "added" if path not in left else "removed" if path not in right else "changed"
+        kind: ChangeType = "added" if path not in left else "removed" if path not in right else "changed"
         changes.append(Change(kind, path))
     return changes
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +24,7 @@ class StoredTable:
     schema: dict[str, str]
 
 
-def table_path(asset: list[str], partition: str | None) -> str:
+def table_path(asset: Sequence[str], partition: str | None) -> str:
     """`tables/<asset key>/date=<partition>/data.parquet` (or without the partition folder)."""
     folder = "/".join(["tables", *asset])
     return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
@@ -82,15 +84,18 @@ def combined_hash(hashes: list[str]) -> str:
     return hashes[0] if len(hashes) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()
 
 
+Key = TypeVar("Key", bound=str | None)  # a partition key, or None for an unpartitioned asset
+
+
 def write_partitions(
-    lake: Lake, branch: str, asset: list[str], frames: dict[str | None, pd.DataFrame], metadata: dict[str, str]
-) -> tuple[dict[str | None, StoredTable], str]:
+    lake: Lake, branch: str, asset: Sequence[str], frames: Mapping[Key, pd.DataFrame], metadata: dict[str, str]
+) -> tuple[dict[Key, StoredTable], str]:
     """Writes each partition's table on `branch` and commits them together; returns them and the commit id.
 
     Rewriting identical content leaves nothing to commit: the branch head already holds it.
     """
     stored = {key: write_table(lake, branch, table_path(asset, key), frame) for key, frame in frames.items()}
-    keys = [k for k in frames if k]
+    keys = [str(k) for k in frames if k]
     span = "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
     name = "/".join(asset)
     try:

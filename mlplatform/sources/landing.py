@@ -6,6 +6,7 @@ Transactions land as newline-delimited JSON, one file per hour, under
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from abc import ABC, abstractmethod
@@ -25,13 +26,13 @@ class LandingZone(ABC):
     def get(self, key: str) -> bytes: ...
 
     @abstractmethod
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str) -> builtins.list[str]:
         """Sorted keys under `prefix`."""
 
     def day_prefix(self, day: str, dataset: str = TRANSACTIONS) -> str:
         return f"{dataset}/date={day}/"
 
-    def completed_days(self, dataset: str = TRANSACTIONS) -> list[str]:
+    def completed_days(self, dataset: str = TRANSACTIONS) -> builtins.list[str]:
         """Days whose `_SUCCESS` marker has landed, sorted."""
         return sorted(m.group(1) for key in self.list(f"{dataset}/") if (m := _DAY.search(key)))
 
@@ -39,7 +40,7 @@ class LandingZone(ABC):
     def location(self, key: str) -> str:
         """Where the object lives, as a path or URI a user can open."""
 
-    def day_files(self, day: str, dataset: str = TRANSACTIONS) -> list[str]:
+    def day_files(self, day: str, dataset: str = TRANSACTIONS) -> builtins.list[str]:
         return [k for k in self.list(self.day_prefix(day, dataset)) if k.endswith(".ndjson")]
 
 
@@ -60,7 +61,7 @@ class LocalLandingZone(LandingZone):
     def location(self, key: str) -> str:
         return str(self.root / key)
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str) -> builtins.list[str]:
         base = self.root / prefix
         folder = base if prefix.endswith("/") else base.parent
         if not folder.exists():
@@ -70,13 +71,10 @@ class LocalLandingZone(LandingZone):
 
 
 class S3LandingZone(LandingZone):
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
-        import boto3
-
+    def __init__(self, bucket: str, prefix: str, client: Any) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        # boto3 reads AWS_ENDPOINT_URL, so the same code talks to AWS, SeaweedFS or MinIO.
-        self.client = client or boto3.client("s3")
+        self.client = client
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
@@ -87,17 +85,22 @@ class S3LandingZone(LandingZone):
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def list(self, prefix: str) -> list[str]:
-        keys = []
+    def list(self, prefix: str) -> builtins.list[str]:
+        keys: builtins.list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             keys.extend(obj["Key"][len(self.prefix) :] for obj in page.get("Contents", []))
         return sorted(keys)
 
 
-def open_landing_zone(uri: str) -> LandingZone:
-    """`s3://bucket/prefix` or a local directory."""
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[len("s3://") :].partition("/")
-        return S3LandingZone(bucket, prefix)
-    return LocalLandingZone(uri)
+def open_landing_zone(uri: str, endpoint_url: str = "", client: Any = None) -> LandingZone:
+    """`s3://bucket/prefix` (through `client`, or a boto3 client for `endpoint_url`: AWS itself when
+    empty, or SeaweedFS, MinIO, ...) or a local directory."""
+    if not uri.startswith("s3://"):
+        return LocalLandingZone(uri)
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint_url or None)
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    return S3LandingZone(bucket, prefix, client)

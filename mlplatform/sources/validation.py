@@ -108,8 +108,8 @@ class RecordChecker:
         return values
 
     def _flag(self, mask: Iterable[bool], reason: str) -> None:
-        mask = np.asarray(mask, dtype=bool) & (self.reason == "")
-        self.reason[mask] = reason
+        fresh = np.asarray(mask, dtype=bool) & (self.reason == "")
+        self.reason[fresh] = reason
 
     def require(self, ok: pd.Series | np.ndarray, reason: str) -> None:
         """Quarantines rows (not already quarantined) where `ok` is False."""

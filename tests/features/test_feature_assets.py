@@ -10,7 +10,10 @@ from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake.tables import read_table, table_path
 from tests.platform_env import make_env
 
-pytestmark = pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available"),
+]
 DAYS = ["2018-04-01", "2018-04-02", "2018-04-03", "2018-04-04", "2018-04-05"]
 
 

@@ -6,7 +6,7 @@ from dagster import AssetKey, DagsterInstance
 
 from mlplatform.config import handbook_path
 from mlplatform.lake.tables import read_table, table_path, to_parquet
-from mlplatform.training_sets import Split, rebuild
+from mlplatform.training_sets import rebuild
 from tests.platform_env import make_env
 
 pytestmark = [
@@ -47,7 +47,7 @@ def test_training_set_is_reproducible_from_its_recorded_commits(tmp_path):
         env.lake,
         meta["input_commit/transaction_features"],
         meta["input_commit/raw_fraud_reports"],
-        Split(pd.Timestamp(WEEK).date()),
+        WEEK,
     )
     assert to_parquet(rebuilt) == stored
 

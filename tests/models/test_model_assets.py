@@ -8,7 +8,6 @@ is a genuinely worse model, not a mocked one.
 import hashlib
 import io
 import json
-from datetime import date
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -16,13 +15,13 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 from typer.testing import CliRunner
 
-from assets.cli import app
+from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN
 from mlplatform.lake.tables import read_table, table_path, to_parquet
 from mlplatform.sources.landing import open_landing_zone
 from mlplatform.tracking import CHALLENGER, CHAMPION, MODEL_NAME, Tracking, champion_on, versions
-from mlplatform.training_sets import Split, rebuild
+from mlplatform.training_sets import rebuild
 from tests.platform_env import make_env
 
 pytestmark = [
@@ -60,7 +59,7 @@ def platform(tmp_path_factory):
             env.publish(instance, result.run_id)
     finally:
         env.stop_api()
-    tracking = Tracking.embedded(env.settings.home)
+    tracking = Tracking.of(env.settings)
     runs = {}
     # The baseline guard is lifted (the decision rule's own test covers it): these runs compare with the champion.
     # v1: blind, the first model (no champion): granted.
@@ -137,7 +136,7 @@ def test_training_set_reproduced_from_the_models_recorded_commit(platform):
     # ... and the training set itself is rebuilt byte for byte from the inputs at that commit (this set was
     # built in a two-week range run: a week's set must not depend on the range that built it).
     commit = record.training_set_commit
-    rebuilt = rebuild(env.lake, commit, commit, Split(date.fromisoformat(WEEK1)))
+    rebuilt = rebuild(env.lake, commit, commit, WEEK1)
     assert to_parquet(rebuilt) == stored
 
 

@@ -1,11 +1,15 @@
 """MLflow tracking and registry, the same contract on the embedded SQLite store and a real `mlflow server`."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mlplatform.config import Settings
 from mlplatform.evaluation import Metrics
 from mlplatform.models import FEATURES, train_mlp
 from mlplatform.promotion import PromotionPolicy, decide
@@ -74,10 +78,12 @@ def register(tracking: Tracking, week: str, decision_day: str, seed: int):
     return record, model, rows
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(
+    params=[pytest.param("embedded", marks=pytest.mark.slow), pytest.param("server", marks=pytest.mark.slow)]
+)
 def tracking(request, tmp_path):
     if request.param == "embedded":
-        return Tracking.embedded(tmp_path)
+        return Tracking.of(Settings.from_env({"MLPLATFORM_HOME": str(tmp_path)}))
     return Tracking(request.getfixturevalue("mlflow_server"))
 
 
@@ -108,3 +114,39 @@ def test_registry_contract(tracking):
     assert champion_on(tracking, "2018-05-02").version == first.version
     assert champion_on(tracking, "2018-05-08").version == first.version
     assert champion_on(tracking, "2018-05-09").version == second.version
+
+
+CLEAN_LOADER = """
+import json, sys
+# Neither this package nor the orchestrator can be imported: only torch, MLflow and their dependencies.
+for name in ("mlplatform", "assets", "resources", "serving", "dagster"):
+    sys.modules[name] = None
+import mlflow, pandas as pd, torch
+uri = sys.argv[1]
+module = mlflow.pytorch.load_model(uri, map_location="cpu")
+features = mlflow.models.get_model_info(uri).metadata["feature_names"]
+x = torch.from_numpy(pd.read_parquet(sys.argv[2])[features].to_numpy("float32"))
+with torch.no_grad():
+    print(json.dumps({"features": features, "scores": module(x).tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_registered_model_loads_and_scores_with_torch_and_mlflow_only(tmp_path):
+    tracking = Tracking.of(Settings.from_env({"MLPLATFORM_HOME": str(tmp_path / "home")}))
+    record, model, rows = register(tracking, "2018-04-04", "2018-05-02", seed=3)
+    sample = rows.head(100)[list(reversed(FEATURES))]  # columns in another order: the loader picks its own
+    sample.to_parquet(tmp_path / "rows.parquet")
+    done = subprocess.run(
+        [sys.executable, "-c", CLEAN_LOADER, f"models:/{MODEL_NAME}/{record.version}", str(tmp_path / "rows.parquet")],
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking.uri},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["features"] == FEATURES
+    # The scaling travels inside the graph: the clean process scores exactly as the trained model.
+    np.testing.assert_allclose(loaded["scores"], model.score(rows.head(100)), rtol=0, atol=1e-6)

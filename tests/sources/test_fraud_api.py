@@ -4,7 +4,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from mlplatform.sources.fraud_api import FraudReportsClient, create_app, reports_from_labels, serve_in_thread
+from mlplatform.demo import create_app, reports_from_labels, serve_in_thread
+from mlplatform.sources.fraud_api import FraudReportsClient
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,12 @@ from dagster import (
 from assets.partitions import TRAINING_WEEKS
 from assets.quality_checks import contract_result, contract_spec
 from mlplatform.lake.tables import frames_hash
-from mlplatform.training_sets import Split, build, input_days, labels_from_reports
+from mlplatform.training_sets import Split, build_week
 
-# Train, delay and test weeks of features; reports until one week after the test window.
-FEATURE_WEEKS = TimeWindowPartitionMapping(start_offset=0, end_offset=2)
-REPORT_WEEKS = TimeWindowPartitionMapping(start_offset=0, end_offset=3)
+_SPLIT = Split(date.fromisoformat(TRAINING_WEEKS.start.strftime("%Y-%m-%d")))  # every week has this shape
+# A week reads features from its training start to its test end, and reports until its decision day.
+FEATURE_WEEKS = TimeWindowPartitionMapping(start_offset=0, end_offset=-(-len(_SPLIT.feature_days) // 7) - 1)
+REPORT_WEEKS = TimeWindowPartitionMapping(start_offset=0, end_offset=-(-len(_SPLIT.report_days) // 7) - 1)
 
 
 def _commit(frames: dict[str, pd.DataFrame]) -> str:
@@ -45,15 +46,10 @@ def training_set(
     raw_fraud_reports: dict[str, pd.DataFrame],
 ):
     """Training (7 days) and test (7 days, after a 7-day delay) rows of the week, labelled as known."""
-    features = pd.concat(transaction_features.values(), ignore_index=True)
     frames = {}
     for week in context.partition_keys:
+        frames[week] = out = build_week(transaction_features, raw_fraud_reports, week)
         split = Split(date.fromisoformat(week))
-        # Only this week's report days: in a range run, later weeks' reports must not label this week's rows,
-        # so a week's set is the same whichever range built it (and `rebuild` reproduces it).
-        _, report_days = input_days(split)
-        labels = labels_from_reports(pd.concat([raw_fraud_reports[d] for d in report_days], ignore_index=True))
-        frames[week] = out = build(features, labels, split)
         train, test = out[out["split"] == "train"], out[out["split"] == "test"]
         context.add_asset_metadata(
             {

@@ -1,0 +1,12 @@
+"""The platform's jobs: what a sensor, the demo or `mlplatform` launches, by asset group."""
+
+from dagster import AssetSelection, define_asset_job
+
+# Every daily asset of a day: raw sources, dbt models, then features (which read their history from the lake).
+daily_job = define_asset_job("daily", selection=AssetSelection.groups("raw", "staged", "marts", "features"))
+training_job = define_asset_job("training", selection=AssetSelection.groups("training"))
+# One run per week (the model asset's backfill policy), so a refused challenger blocks only its own week.
+models_job = define_asset_job("models", selection=AssetSelection.groups("models"))
+predictions_job = define_asset_job("predictions", selection=AssetSelection.groups("predictions"))
+
+JOBS = [daily_job, training_job, models_job, predictions_job]

@@ -1,0 +1,109 @@
+"""Runs launched outside the daemon (the demo, the command line): one job over a partition range,
+executed in process on the project's Dagster instance, then published exactly as the publish sensor
+publishes a run the daemon launched."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from dagster import DagsterEventType, DagsterInstance, Definitions
+
+from assets.partitions import TRAINING_WEEKS
+from assets.publishing import NotPublishable, publish_run
+from mlplatform.config import Settings
+from mlplatform.lake import Lake, MergeConflict
+from mlplatform.training_sets import Split
+
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+COUNTS = ("rows_in", "accepted", "quarantined", "row_count")
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    first: str
+    last: str
+    run_id: str
+    success: bool
+    published: bool = False
+    commit: str = ""  # the merge commit on main ("" when not published or nothing changed)
+    changed_paths: int = 0
+    error: str = ""
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # asset -> rows_in, accepted, ...
+    checks: dict[str, dict[str, object]] = field(default_factory=dict)  # "asset:check" -> passed + metadata
+
+
+def ensure_dagster_home(settings: Settings) -> DagsterInstance:
+    """The project-local Dagster instance (the one `mlplatform ui` opens), its own telemetry off."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def complete_training_weeks(days: list[str]) -> list[str]:
+    """Training weeks whose every input day (features to the test end, reports a week beyond) is in `days`."""
+    weeks = TRAINING_WEEKS.get_partition_keys(current_time=datetime(2100, 1, 1))
+    return [w for w in weeks if w >= days[0] and Split(date.fromisoformat(w)).report_days[-1] <= days[-1]]
+
+
+def run_and_publish(
+    defs: Definitions,
+    instance: DagsterInstance,
+    lake: Lake,
+    job: str,
+    first: str,
+    last: str,
+    run_config: dict | None = None,
+) -> RunOutcome:
+    """Executes `job` for the partitions first..last in one run, then publishes it if it succeeded."""
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        tags={PARTITION_RANGE_START: first, PARTITION_RANGE_END: last},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})},
+    )
+    outcome = RunOutcome(job, first, last, result.run_id, result.success)
+    _collect(instance, outcome)
+    try:
+        publication = publish_run(instance, result.run_id, lake)
+    except (NotPublishable, MergeConflict) as error:
+        outcome.error = str(error)
+        return outcome
+    outcome.published = True
+    if publication and publication.commit:
+        outcome.commit, outcome.changed_paths = publication.commit.id, publication.changed_paths
+    return outcome
+
+
+def _collect(instance: DagsterInstance, outcome: RunOutcome) -> None:
+    """Row counts per asset and check results, from the run's events."""
+    for record in instance.get_records_for_run(outcome.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records:
+        mat = record.asset_materialization
+        if mat is None:
+            continue
+        totals = outcome.counts.setdefault(mat.asset_key.to_user_string(), {})
+        for key in COUNTS:
+            value = mat.metadata[key].value if key in mat.metadata else None
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+    checks = instance.get_records_for_run(outcome.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in checks:
+        evaluation = record.event_log_entry.asset_check_evaluation
+        if evaluation is not None:
+            metadata = {k: v.value for k, v in evaluation.metadata.items()}
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            outcome.checks[name] = {"passed": evaluation.passed, **metadata}
+    if not outcome.success and not outcome.error:
+        failures = instance.get_records_for_run(outcome.run_id, of_type=DagsterEventType.STEP_FAILURE).records
+        for record in failures:
+            event = record.event_log_entry.dagster_event
+            error = event.step_failure_data.error if event is not None else None
+            outcome.error = f"{record.event_log_entry.step_key}: {error.message.strip() if error else 'failed'}"
+            break
