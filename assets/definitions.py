@@ -8,10 +8,12 @@ from assets.dbt_models import dbt_models
 from assets.features import transaction_features
 from assets.jobs import JOBS
 from assets.models import fraud_model
+from assets.online import online_features
 from assets.predictions import batch_predictions
-from assets.publishing import expire_failed_run_branches, publish_successful_runs
+from assets.publishing import expire_failed_run_branches, publish_successful_runs, sync_online_store
 from assets.raw_sources import RAW_ASSETS
-from assets.sensors import landing_zone_sensor
+from assets.sensors import champion_changed, landing_zone_sensor
+from assets.serving import fraud_scorer_bento
 from assets.training_sets import training_set
 from mlplatform import telemetry
 from mlplatform.config import Settings
@@ -21,9 +23,24 @@ from resources import build_resources
 def build_definitions(settings: Settings) -> Definitions:
     telemetry.off()
     return Definitions(
-        assets=[*RAW_ASSETS, dbt_models, transaction_features, training_set, fraud_model, batch_predictions],
+        assets=[
+            *RAW_ASSETS,
+            dbt_models,
+            transaction_features,
+            online_features,
+            training_set,
+            fraud_model,
+            batch_predictions,
+            fraud_scorer_bento,
+        ],
         jobs=JOBS,
-        sensors=[landing_zone_sensor, publish_successful_runs, expire_failed_run_branches],
+        sensors=[
+            landing_zone_sensor,
+            publish_successful_runs,
+            sync_online_store,
+            champion_changed,
+            expire_failed_run_branches,
+        ],
         resources=build_resources(settings),
     )
 

@@ -10,20 +10,15 @@ from dagster import (
     Output,
     TableColumn,
     TableSchema,
-    TimeWindowPartitionMapping,
     asset,
 )
 
-from assets.partitions import DAILY
+from assets.partitions import DAILY, WITH_HISTORY
 from assets.quality_checks import contract_result, contract_spec
 from mlplatform.features import duckdb_engine
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.features.events import build_events, split_days
 from mlplatform.lake.tables import frames_hash
-
-HISTORY_DAYS = REFERENCE.history.days
-# Each day reads its own partition and the HISTORY_DAYS before it, whatever else the run computes.
-WITH_HISTORY = TimeWindowPartitionMapping(start_offset=-HISTORY_DAYS, allow_nonexistent_upstream_partitions=True)
 
 FEATURE_SCHEMA = TableSchema(
     columns=[

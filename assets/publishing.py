@@ -1,7 +1,12 @@
 """Publishing (the P of write-audit-publish): a run's branch is merged into main only if the run and
-all its blocking checks succeeded; failed runs keep their branch until the retention policy."""
+all its blocking checks succeeded; failed runs keep their branch until the retention policy.
+
+Effects outside the lake follow main, never a run branch: once a run is published, the online store
+loads the published days it lacks (a sensor catches up if that step failed) and a published Bento is
+installed into the platform's Bento store."""
 
 import subprocess
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -18,9 +23,16 @@ from dagster import (
     sensor,
 )
 
-from mlplatform.lake import Lake, MergeConflict
+from assets.serving import ASSET as BENTO_ASSET
+from mlplatform import bentos
+from mlplatform.features.definitions import REFERENCE
+from mlplatform.lake import MAIN, Lake, MergeConflict
+from mlplatform.lake.tables import read_table, table_path
 from mlplatform.lake.wap import Publication, expire_run_branches, publish
-from resources import LakeResource
+from mlplatform.online_store import OnlineStore
+from mlplatform.online_sync import ASSET as ONLINE_ASSET
+from mlplatform.online_sync import sync
+from resources import BentoStoreResource, LakeResource, OnlineStoreResource
 
 RETENTION_SECONDS = 7 * 86_400
 
@@ -51,8 +63,26 @@ def _span(keys: set[str]) -> str:
     return "" if not ordered else ordered[0] if len(ordered) == 1 else f"{ordered[0]}..{ordered[-1]} ({len(ordered)})"
 
 
-def publish_run(instance: DagsterInstance, run_id: str, lake: Lake) -> Publication | None:
-    """Merges a successful run's branch into main; raises NotPublishable for a failed run or check."""
+@dataclass(frozen=True)
+class Effects:
+    """What publishing updates besides main (each None: left alone)."""
+
+    online_store: OnlineStore | None = None
+    bentoml_home: Path | None = None
+
+    def apply(self, lake: Lake, assets: list[str]) -> None:
+        if self.online_store is not None and ONLINE_ASSET in assets:
+            sync(lake, MAIN, self.online_store, REFERENCE)
+        if self.bentoml_home is not None and BENTO_ASSET in assets:
+            manifest = read_table(lake, MAIN, table_path([BENTO_ASSET], None))
+            bentos.install(lake.get(MAIN, str(manifest["archive_path"].iloc[0])), self.bentoml_home)
+
+
+def publish_run(
+    instance: DagsterInstance, run_id: str, lake: Lake, effects: Effects | None = None
+) -> Publication | None:
+    """Merges a successful run's branch into main, then applies its effects; raises NotPublishable for a
+    failed run or check."""
     run = instance.get_run_by_id(run_id)
     if run is None or run.status != DagsterRunStatus.SUCCESS:
         raise NotPublishable(
@@ -68,18 +98,27 @@ def publish_run(instance: DagsterInstance, run_id: str, lake: Lake) -> Publicati
     materialized = [m for r in records if (m := r.asset_materialization) is not None]
     assets = sorted({m.asset_key.to_user_string() for m in materialized})
     partitions = {m.partition for m in materialized if m.partition}
-    return publish(
+    publication = publish(
         lake,
         run_id,
         {"partitions": _span(partitions), "asset_keys": ",".join(assets), "code_version": code_version()},
     )
+    (effects or Effects()).apply(lake, assets)
+    return publication
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING)
-def publish_successful_runs(context: RunStatusSensorContext, lake: LakeResource):
+def publish_successful_runs(
+    context: RunStatusSensorContext,
+    lake: LakeResource,
+    online_store: OnlineStoreResource,
+    bento_store: BentoStoreResource,
+):
     """Publishes each successful run's branch to main."""
     try:
-        publication = publish_run(context.instance, context.dagster_run.run_id, lake.get())
+        with online_store.get() as store:
+            effects = Effects(store, bento_store.path())
+            publication = publish_run(context.instance, context.dagster_run.run_id, lake.get(), effects)
     except (NotPublishable, MergeConflict) as exc:
         # Not raised: a raising run-status sensor would retry the same run forever. The branch stays.
         context.log.warning(str(exc))
@@ -87,6 +126,14 @@ def publish_successful_runs(context: RunStatusSensorContext, lake: LakeResource)
     if publication and publication.commit:
         context.log.info(f"published run {publication.run_id} as {publication.commit.id}")
     return None
+
+
+@sensor(minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
+def sync_online_store(context: SensorEvaluationContext, lake: LakeResource, online_store: OnlineStoreResource):
+    """Catches the online store up with main (after a failed load, or a new store)."""
+    with online_store.get() as store:
+        report = sync(lake.get(), MAIN, store, REFERENCE)
+    return SkipReason(f"loaded {len(report.loaded)} published days ({report.transactions} new transactions)")
 
 
 @sensor(minimum_interval_seconds=3600, default_status=DefaultSensorStatus.RUNNING)

@@ -183,5 +183,18 @@ def raw_fraud_reports(context: AssetExecutionContext, config: IngestConfig, frau
     yield contract_result("raw_fraud_reports", {day: v.accepted for day, v in results.items()}, fresh_at=None)
 
 
-# Scoring-service request logs join this group with the serving issue (a fourth kind of source).
-RAW_ASSETS = [raw_customers, raw_terminals, raw_transactions, raw_fraud_reports]
+@multi_asset(
+    outs=_outs("raw_scoring_logs", "What the scoring service answered: one row per scored request (its log)."),
+    check_specs=_checks("raw_scoring_logs"),
+    partitions_def=DAILY,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def raw_scoring_logs(context: AssetExecutionContext, config: IngestConfig, landing_zone: LandingZoneResource):
+    """Scored requests of the day (by transaction time): the transaction, its features, score, version, latency."""
+    zone = landing_zone.get()
+    results = {day: ingest.ingest_scoring_logs(zone, day) for day in context.partition_keys}
+    yield from _emit(context, "raw_scoring_logs", results, config.max_quarantine_rate)
+
+
+# The four kinds of source: an event stream (landing zone), a database, a third-party API and logs.
+RAW_ASSETS = [raw_customers, raw_terminals, raw_transactions, raw_fraud_reports, raw_scoring_logs]

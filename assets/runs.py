@@ -11,7 +11,7 @@ from datetime import date, datetime
 from dagster import DagsterEventType, DagsterInstance, Definitions
 
 from assets.partitions import TRAINING_WEEKS
-from assets.publishing import NotPublishable, publish_run
+from assets.publishing import Effects, NotPublishable, publish_run
 from mlplatform.config import Settings
 from mlplatform.lake import Lake, MergeConflict
 from mlplatform.training_sets import Split
@@ -61,18 +61,20 @@ def run_and_publish(
     first: str,
     last: str,
     run_config: dict | None = None,
+    effects: Effects | None = None,
 ) -> RunOutcome:
-    """Executes `job` for the partitions first..last in one run, then publishes it if it succeeded."""
+    """Executes `job` for the partitions first..last in one run (both "" for unpartitioned assets), then
+    publishes it if it succeeded."""
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
-        tags={PARTITION_RANGE_START: first, PARTITION_RANGE_END: last},
+        tags={PARTITION_RANGE_START: first, PARTITION_RANGE_END: last} if first else {},
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})},
     )
     outcome = RunOutcome(job, first, last, result.run_id, result.success)
     _collect(instance, outcome)
     try:
-        publication = publish_run(instance, result.run_id, lake)
+        publication = publish_run(instance, result.run_id, lake, effects)
     except (NotPublishable, MergeConflict) as error:
         outcome.error = str(error)
         return outcome

@@ -8,12 +8,14 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
     sensor,
 )
 
-from assets.jobs import daily_job
+from assets.jobs import daily_job, serving_job
 from assets.partitions import DAILY
-from resources import LandingZoneResource
+from mlplatform.tracking import champion_version
+from resources import LandingZoneResource, MlflowResource
 
 
 def new_days(completed: list[str], seen: set[str], materialized: set[str], valid: set[str]) -> list[str]:
@@ -33,3 +35,12 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZ
         run_requests=[RunRequest(run_key=f"daily-{d}", partition_key=d) for d in days],
         cursor=json.dumps(sorted(seen | set(days) | (set(completed) & materialized))),
     )
+
+
+@sensor(job=serving_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def champion_changed(context: SensorEvaluationContext, mlflow: MlflowResource):
+    """Requests the Bento of each new champion (once per version): the registry's alias is watched."""
+    version = champion_version(mlflow.get())
+    if version is None or version == context.cursor:
+        return SkipReason(f"champion: {version or 'none yet'}, packaged already" if version else "no champion yet")
+    return SensorResult(run_requests=[RunRequest(run_key=f"bento-v{version}")], cursor=version)

@@ -7,7 +7,7 @@ import warnings
 # Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
 warnings.filterwarnings("ignore", message=".*currently in beta")
 
-from bench import demo, features, lake, scoring, simulator  # noqa: E402 - after the warning filter
+from bench import demo, features, lake, scoring, serving, simulator  # noqa: E402 - after the warning filter
 
 SUITES = {
     "simulator": simulator.main,
@@ -15,6 +15,7 @@ SUITES = {
     "demo": demo.main,
     "features": features.main,
     "scoring": scoring.main,
+    "serving": serving.main,
 }
 
 if __name__ == "__main__":

@@ -253,8 +253,11 @@ def demo(
         ),
     ] = 75,
     source: Annotated[str, typer.Option(help="parquet (replay the published data) or simulator.")] = "parquet",
+    serve: Annotated[
+        bool, typer.Option(help="End by serving the champion over HTTP and scoring the next day's first transactions.")
+    ] = True,
 ) -> None:
-    """Create the sources, run the asset graph over those days and publish each run to main."""
+    """Create the sources, run the asset graph over those days and publish each run to main; then serve."""
     import warnings
 
     from dagster import BetaWarning
@@ -307,6 +310,58 @@ def demo(
         console.print(f"[red]{failed.job} run {failed.run_id} failed or was not published: {failed.error}[/]")
         raise typer.Exit(1)
     console.print("open the UI: make dev (Dagster on http://127.0.0.1:3000)")
+    if serve:
+        _serve_after_demo(settings, days, source)
+
+
+def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
+    from mlplatform.demo import SERVE_PORT, next_day_sample, score_over_http, start_service
+    from mlplatform.tracking import Tracking, versions
+
+    if not any(r.champion_from for r in versions(Tracking.of(settings))):
+        console.print("no model was promoted, so there is nothing to serve yet (try more --days)")
+        return
+    url = f"http://127.0.0.1:{SERVE_PORT}"
+    try:
+        service = start_service(settings, SERVE_PORT)
+    except RuntimeError as error:
+        console.print(f"[red]the service did not start: {error}[/]")
+        raise typer.Exit(1) from None
+    try:
+        if source == "parquet" and days < 183:
+            sample = next_day_sample(days, 100)
+            scored = score_over_http(url, sample)
+            top = sorted(scored, key=lambda r: -float(r["score"]))[:3]
+            console.print(
+                f"scored {len(scored)} transactions of the next day over HTTP (model versions "
+                f"{sorted({str(r['model_version']) for r in scored})}); highest: "
+                + ", ".join(f"{r['transaction_id']} {float(r['score']):.3f}" for r in top)
+            )
+        console.print(f"serving the champion at {url} (POST /score, see the README); Ctrl-C to stop")
+        service.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.terminate()
+        service.wait(30)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(min=1, max=65_535, help="Not 3000: the Dagster UI's.")] = 3100,
+    host: Annotated[str, typer.Option(help="0.0.0.0 to accept other machines.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(min=1, help="Processes (each scores on one core).")] = 2,
+) -> None:
+    """Serve the champion over HTTP with BentoML: POST /score, /score_batch, /labels; GET /livez, /readyz, /metrics."""
+    from mlplatform.tracking import Tracking, versions
+
+    settings = Settings.from_env()
+    if not any(r.champion_from for r in versions(Tracking.of(settings))):
+        console.print("[yellow]no model has been promoted yet: /readyz answers 503 until one is[/]")
+    tools = Path(sys.executable).parent
+    args = ["bentoml", "serve", "serving.service:FraudScorer", "--host", host, "--port", str(port)]
+    console.print(f"fraud scorer on http://{host}:{port} (online store {settings.online_store})", highlight=False)
+    os.execve(tools / "bentoml", [*args, "--arg", f"workers={workers}"], dict(os.environ))
 
 
 @app.command()

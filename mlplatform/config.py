@@ -10,6 +10,10 @@
 | MLPLATFORM_SOURCE_DB_URL              | sqlite:///<home>/source.db            | postgresql+psycopg://...          |
 | MLPLATFORM_FRAUD_API_URL / _TOKEN     | none (the demo starts its own)        | the provider's API                |
 | MLFLOW_TRACKING_URI                   | sqlite:///<home>/mlflow/mlflow.db     | http://tracking-server            |
+| MLPLATFORM_ONLINE_STORE               | sqlite:///<home>/online.db            | redis://host:6379/0               |
+| MLPLATFORM_SERVING_TOKEN              | none (scoring is open)                | a bearer token scoring calls need |
+| MLPLATFORM_SERVING_MODEL              | auto (a Bento: its own; else: champion) | registry, bento                 |
+| BENTOML_HOME                          | <home>/bentoml                        | BentoML's store of built Bentos   |
 
 The Dagster resources (resources/) and the command line both build their clients from `Settings`;
 secrets reach Dagster through `EnvVar` (resources/__init__.py), never as plain config.
@@ -21,9 +25,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal
 
 LakeBackend = Literal["local", "lakefs"]
+ModelSource = Literal["auto", "registry", "bento"]
 LAKE_BACKENDS: tuple[LakeBackend, ...] = ("local", "lakefs")
 HANDBOOK_RELATIVE = Path("../shared/data/handbook/transactions.parquet")
 
@@ -54,16 +59,18 @@ class Settings:
     fraud_api_token: str
     mlflow_tracking_uri: str
     mlflow_artifact_root: str  # "" = the tracking server decides
+    online_store: str
+    serving_token: str  # "" = scoring calls need no token
+    champion_poll_seconds: float  # how often the service looks for a new champion
+    serving_model: ModelSource
+    bentoml_home: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("MLPLATFORM_HOME", ".mlplatform")).resolve()
-        backend = env.get("MLPLATFORM_LAKE", "local")
-        if backend not in LAKE_BACKENDS:
-            raise ConfigError(f"MLPLATFORM_LAKE={backend!r}: expected one of {', '.join(LAKE_BACKENDS)}")
         lake = LakeSettings(
-            backend=cast(LakeBackend, backend),
+            backend=_choice(env, "MLPLATFORM_LAKE", LAKE_BACKENDS),
             root=str(home / "lake"),
             lakefs_endpoint=env.get("LAKEFS_ENDPOINT", ""),
             lakefs_access_key_id=env.get("LAKEFS_ACCESS_KEY_ID", ""),
@@ -83,11 +90,33 @@ class Settings:
             fraud_api_token=env.get("MLPLATFORM_FRAUD_API_TOKEN", ""),
             mlflow_tracking_uri=tracking or f"sqlite:///{embedded / 'mlflow.db'}",
             mlflow_artifact_root="" if tracking else (embedded / "artifacts").as_uri(),
+            online_store=env.get("MLPLATFORM_ONLINE_STORE", f"sqlite:///{home / 'online.db'}"),
+            serving_token=env.get("MLPLATFORM_SERVING_TOKEN", ""),
+            champion_poll_seconds=_number(env, "MLPLATFORM_CHAMPION_POLL_SECONDS", 5.0),
+            serving_model=_choice(env, "MLPLATFORM_SERVING_MODEL", ("auto", "registry", "bento")),
+            bentoml_home=Path(env.get("BENTOML_HOME", home / "bentoml")).resolve(),
         )
 
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> Any:
+    value = env.get(name, choices[0])
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name}={env[name]!r}: expected a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={env[name]!r}: expected a positive number")
+    return value
 
 
 def handbook_path() -> Path:

@@ -7,7 +7,11 @@ never loads the orchestrator.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +23,10 @@ import numpy as np
 import pandas as pd
 
 from mlplatform.config import Settings, handbook_path
+from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.events import EVENT_COLUMNS
 from mlplatform.lake import open_lake
+from mlplatform.online_store import OnlineStore, open_online_store
 from mlplatform.simulator import Simulation, SimulationConfig, simulate, with_pii
 from mlplatform.simulator.profiles import customer_profiles, reachable_terminals, terminal_profiles
 from mlplatform.sources import source_db
@@ -208,6 +215,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
     with the champion of its decision day), and the predictions of every day with a champion; each run is
     published to main when it succeeds."""
     from assets.definitions import build_definitions
+    from assets.publishing import Effects
     from assets.runs import complete_training_weeks, ensure_dagster_home, run_and_publish
 
     timings: dict[str, float] = {}
@@ -219,6 +227,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
     runs: list[RunOutcome] = []
     models: list[dict[str, object]] = []
     success = True
+    store = open_online_store(settings.online_store, REFERENCE)
     try:
         settings = replace(settings, fraud_api_url=api.url, fraud_api_token=token)
         defs = build_definitions(settings)
@@ -227,7 +236,9 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
 
         def stage(job: str, first: str, last: str) -> RunOutcome:
             started = time.perf_counter()
-            outcome = run_and_publish(defs, instance, lake, job, first, last)
+            outcome = run_and_publish(
+                defs, instance, lake, job, first, last, effects=Effects(store, settings.bentoml_home)
+            )
             timings[job] = timings.get(job, 0.0) + time.perf_counter() - started
             runs.append(outcome)
             return outcome
@@ -251,6 +262,156 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
         predicted = [d for d in sources.days if starts and d >= min(starts)]
         if success and predicted:
             success = stage("predictions", predicted[0], predicted[-1]).published
+        if success and starts:  # the champion packaged as a Bento, as the sensor on its alias would request
+            success = stage("serving", "", "").published
     finally:
         api.stop()
+        store.close()
     return DemoResult(sources.days, runs, success, timings, models, predicted if success else [])
+
+
+# ----- a scoring setup without the pipeline (tests, benchmarks) ---------------------------------
+@dataclass(frozen=True)
+class ScoringSetup:
+    day: str  # the day to score: the online store holds everything before it
+    transactions: pd.DataFrame  # that day's transactions, in time order (event columns)
+    offline: pd.DataFrame  # their features by the offline (DuckDB) engine, same order
+    version: str  # the champion registered
+
+
+def prepare_scoring(settings: Settings, day: str = "2018-05-10", max_epochs: int = 3, seed: int = 0) -> ScoringSetup:
+    """A champion trained on the published data's week that ends its test window a week before `day`, and
+    the online store loaded with every transaction and chargeback before `day`."""
+    from mlplatform.evaluation import evaluate
+    from mlplatform.features import duckdb_engine
+    from mlplatform.features.events import build_events
+    from mlplatform.models import train_mlp
+    from mlplatform.tracking import TrainingRun, log_and_register, promote
+    from mlplatform.training_sets import Split, build, labels_from_reports
+
+    start = pd.Timestamp(day)
+    published, _ = load_transactions("parquet", (start - pd.Timestamp("2018-04-01")).days + 1)
+    reports = reports_from_labels(published)
+    raw = published.rename(columns=str.lower)[EVENT_COLUMNS]
+    offline = duckdb_engine.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
+
+    split = Split((start - pd.Timedelta(days=28)).date())
+    rows = build(offline, labels_from_reports(reports), split)
+    train, test = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    model = train_mlp(train, seed=seed, max_epochs=max_epochs)
+    metrics = evaluate(test.assign(score=model.score(test), day=(test["tx_datetime"] - start).dt.days))
+    tracking = Tracking.of(settings)
+    record = log_and_register(
+        tracking,
+        TrainingRun(
+            model=model,
+            week=str(split.train_start),
+            train_start=str(split.train_start),
+            cutoff=str(split.cutoff.date()),
+            decision_day=split.decision_day,
+            train_rows=train,
+            training_set_uri=(settings.home / "scoring-setup").as_uri(),
+            training_set_commit="none (built in memory)",
+            training_set_digest="0" * 64,
+            metrics=metrics,
+            baseline=metrics,
+            params={"seed": seed},
+            figures={},
+            tags={"source": "prepare_scoring"},
+        ),
+    )
+    promote(tracking, record)
+
+    with open_online_store(settings.online_store, REFERENCE) as store:
+        fill_store(store, day, raw, reports)
+    today = (raw["tx_datetime"] >= start) & (raw["tx_datetime"] < start + pd.Timedelta(days=1))
+    day_rows = raw[today].sort_values(["tx_datetime", "transaction_id"], ignore_index=True)
+    day_features = offline.set_index("transaction_id").loc[day_rows["transaction_id"]].reset_index()
+    return ScoringSetup(day, day_rows, day_features, record.version)
+
+
+def fill_store(
+    store: OnlineStore, day: str, raw: pd.DataFrame | None = None, reports: pd.DataFrame | None = None
+) -> None:
+    """Every published transaction and chargeback (as the demo provider reports them) before `day`."""
+    from mlplatform.features.online import OnlineEngine, transactions
+
+    if raw is None or reports is None:
+        published, _ = load_transactions("parquet", (pd.Timestamp(day) - pd.Timestamp("2018-04-01")).days)
+        reports = reports_from_labels(published)
+        raw = published.rename(columns=str.lower)[EVENT_COLUMNS]
+    start = pd.Timestamp(day)
+    store.write(transactions(raw[raw["tx_datetime"] < start], store.entities))
+    known = reports[reports["reported_at"] < start]
+    OnlineEngine(REFERENCE, store).label(
+        known["transaction_id"].to_numpy(np.int64), known["reported_at"].to_numpy("datetime64[us]").astype(np.int64)
+    )
+
+
+# ----- the service, at the end of the demo -------------------------------------------------------
+SERVE_PORT = 3100  # the Dagster UI keeps 3000
+
+
+def start_service(
+    settings: Settings, port: int = SERVE_PORT, workers: int = 1, timeout: float = 180
+) -> subprocess.Popen:
+    """`mlplatform serve` in a child process (its log in <home>/serve.log), returned once it is ready."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(f"{url}/livez", timeout=1)
+        raise RuntimeError(f"port {port} is taken: another process answers at {url}")
+    command = [str(Path(sys.executable).parent / "mlplatform"), "serve", "--port", str(port), "--workers", str(workers)]
+    env = {**os.environ, "MLPLATFORM_HOME": str(settings.home)}
+    with open(settings.home / "serve.log", "ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    try:
+        wait_ready(url, process, timeout)
+    except RuntimeError as error:
+        process.terminate()
+        raise RuntimeError(f"{error} (see {settings.home / 'serve.log'})") from None
+    return process
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180, path: str = "/readyz") -> None:
+    """Returns once `url` + `path` answers 200; RuntimeError if the server exits or time runs out first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the server at {url} was not ready within {timeout:.0f} s")
+
+
+def request_bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Transactions (the event columns) as /score request bodies."""
+    return [
+        {
+            "transaction_id": int(row.transaction_id),
+            "tx_datetime": pd.Timestamp(row.tx_datetime).isoformat(),
+            "customer_id": int(row.customer_id),
+            "terminal_id": int(row.terminal_id),
+            "tx_amount": float(row.tx_amount),
+        }
+        for row in frame.itertuples()
+    ]
+
+
+def next_day_sample(days: int, size: int) -> pd.DataFrame:
+    """The first `size` transactions of the day after the demo's last (the event columns)."""
+    published, _ = load_transactions("parquet", days + 1)
+    return published[published["TX_TIME_DAYS"] == days].head(size).rename(columns=str.lower)[EVENT_COLUMNS]
+
+
+def score_over_http(url: str, transactions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each transaction POSTed to /score in turn, as a live caller would."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [client.post("/score", json=body).raise_for_status().json() for body in request_bodies(transactions)]

@@ -207,6 +207,14 @@ def version(tracking: Tracking, number: str) -> ModelRecord:
     return ModelRecord.of(tracking.client().get_model_version(MODEL_NAME, number))
 
 
+def champion_version(tracking: Tracking) -> str | None:
+    """The version alias `champion` points to (None before the first promotion)."""
+    try:
+        return str(tracking.client().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
 def champion_on(tracking: Tracking, day: str, records: list[ModelRecord] | None = None) -> ModelRecord | None:
     """The version in force on `day`: the promoted one with the latest `champion_from` <= day."""
     candidates = versions(tracking) if records is None else records

@@ -12,15 +12,18 @@ from mlplatform.config import Settings
 from resources.dbt import dbt_resource
 from resources.io_manager import LakeIOManager
 from resources.lake import LakeResource
+from resources.online_store import BentoStoreResource, OnlineStoreResource
 from resources.sources import FraudApiResource, LandingZoneResource, SourceDatabaseResource
 from resources.tracking import MlflowResource
 
 __all__ = [
+    "BentoStoreResource",
     "FraudApiResource",
     "LakeIOManager",
     "LakeResource",
     "LandingZoneResource",
     "MlflowResource",
+    "OnlineStoreResource",
     "SourceDatabaseResource",
     "build_resources",
 ]
@@ -59,6 +62,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "mlflow": MlflowResource(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
         ),
+        "bento_store": BentoStoreResource(home=str(settings.bentoml_home)),
+        "online_store": OnlineStoreResource(uri=_secret("MLPLATFORM_ONLINE_STORE", settings.online_store)),
         "fraud_api": FraudApiResource(
             url=settings.fraud_api_url, token=_secret("MLPLATFORM_FRAUD_API_TOKEN", settings.fraud_api_token)
         ),

@@ -173,3 +173,16 @@ def mlflow_server(tmp_path_factory):
         yield url
     finally:
         stop(proc, log, grace=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The machine's Redis (127.0.0.1:6379, or MLPLATFORM_TEST_REDIS_URL); each test uses keys of its own."""
+    import redis
+
+    url = os.environ.get("MLPLATFORM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_unavailable(f"Redis not reachable at {url}: {exc.__class__.__name__}")
+    return url

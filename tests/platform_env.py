@@ -7,11 +7,13 @@ import pandas as pd
 from dagster import DagsterInstance, materialize
 
 from assets.definitions import build_definitions
-from assets.publishing import publish_run
+from assets.publishing import Effects, publish_run
 from assets.raw_sources import RAW_ASSETS
 from mlplatform.config import Settings
 from mlplatform.demo import RunningServer, create_app, new_token, prepare, serve_in_thread
+from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import LocalLake
+from mlplatform.online_store import open_online_store
 from resources import build_resources
 
 
@@ -76,7 +78,8 @@ class PlatformEnv:
         )
 
     def publish(self, instance: DagsterInstance, run_id: str):
-        return publish_run(instance, run_id, self.lake)
+        with open_online_store(self.settings.online_store, REFERENCE) as store:
+            return publish_run(instance, run_id, self.lake, Effects(store, self.settings.bentoml_home))
 
 
 def make_env(root: Path, days: int) -> PlatformEnv:

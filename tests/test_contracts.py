@@ -69,6 +69,7 @@ def test_feature_ranges_follow_their_definitions():
 
 
 @pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+@pytest.mark.slow
 def test_an_incomplete_day_fails_the_contract_and_main_is_unchanged(tmp_path):
     env = make_env(tmp_path / "home", days=2)
     day = env.settings.home / "landing" / "transactions" / "date=2018-04-02"

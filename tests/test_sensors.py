@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 from dagster_aws.s3 import S3Resource
 
@@ -61,3 +62,28 @@ def test_days_outside_the_partitions_are_ignored(tmp_path):
     _land(zone, "2017-12-31")  # before the first partition
     _land(zone, "2018-04-01")
     assert _tick(DagsterInstance.ephemeral(), None, tmp_path)[0] == ["2018-04-01"]
+
+
+@pytest.mark.slow
+def test_each_new_champion_requests_one_bento(tmp_path):
+    from assets.sensors import champion_changed
+    from mlplatform.config import Settings
+    from mlplatform.tracking import Tracking, promote
+    from resources import MlflowResource
+    from tests.models.test_tracking import register
+
+    settings = Settings.from_env({"MLPLATFORM_HOME": str(tmp_path)})
+    tracking = Tracking.of(settings)
+    resources = {"mlflow": MlflowResource(tracking_uri=tracking.uri, artifact_root=tracking.artifact_root or "")}
+
+    def tick(cursor):
+        with build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor, resources=resources) as context:
+            return champion_changed(context)
+
+    assert "no champion" in tick(None).skip_message
+    first, _, _ = register(tracking, "2018-04-04", "2018-05-02", seed=1)
+    register(tracking, "2018-04-11", "2018-05-09", seed=2)  # registered, not promoted: no new Bento
+    promote(tracking, first)
+    requested = tick(None)
+    assert [r.run_key for r in requested.run_requests] == [f"bento-v{first.version}"]
+    assert tick(requested.cursor).skip_message.startswith(f"champion: {first.version}")

@@ -3,13 +3,16 @@
 import json
 import multiprocessing as mp
 
+import numpy as np
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from assets.publishing import NotPublishable
 from mlplatform.config import handbook_path
+from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import MergeConflict
 from mlplatform.lake.tables import from_parquet, read_table, table_path
+from mlplatform.online_store import open_online_store
 from tests.platform_env import main_snapshot, make_env
 
 pytestmark = pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
@@ -178,9 +181,10 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     assert len(instance.get_runs()) == 1
     publication = env.publish(instance, result.run_id)
     assert publication.commit.metadata["partitions"] == "2018-04-01..2018-04-03 (3)"
-    # One path per materialized (asset, partition): sources, quarantines, dbt models, features.
+    # One path per materialized (asset, partition): 5 sources and their quarantines, 5 dbt models, features,
+    # online rows.
     materialized = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
-    assert publication.changed_paths == len(materialized) == 14 * 3
+    assert publication.changed_paths == len(materialized) == 17 * 3
     for asset in ("raw_transactions", "transaction_features"):
         days = [p.split("date=")[1][:10] for p in env.lake.list("main", f"tables/{asset}/")]
         assert days == ["2018-04-01", "2018-04-02", "2018-04-03"]
@@ -188,14 +192,26 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     features = read_table(env.lake, "main", table_path(["transaction_features"], "2018-04-03"))
     assert sorted(features["transaction_id"]) == sorted(tx["transaction_id"])
 
+    # The online features passed their parity check on every row, and publishing loaded them into the store.
+    (parity,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "parity"]
+    days = ("2018-04-01", "2018-04-02", "2018-04-03")
+    rows = sum(len(read_table(env.lake, "main", table_path(["raw_transactions"], d))) for d in days)
+    assert parity.passed and parity.metadata["rows"].value == rows
+    with open_online_store(env.settings.online_store, REFERENCE) as store:
+        assert sorted(store.loaded()) == list(days)
+        stored = store.histories("customer_id", np.unique(tx["customer_id"].to_numpy())).transaction_id
+        assert set(tx["transaction_id"]) <= set(stored.tolist())
 
+
+@pytest.mark.slow
 def test_publish_sensor_publishes_successful_runs_and_skips_failed_ones(env):
     from dagster import DagsterEventType, build_run_status_sensor_context
 
     from assets.publishing import publish_successful_runs
-    from resources import LakeResource
+    from resources import build_resources
 
-    lake_resource = LakeResource(root=env.settings.lake.root)
+    resources = build_resources(env.settings)
+    sensor_resources = {k: resources[k] for k in ("lake", "online_store", "bento_store")}
     instance = DagsterInstance.ephemeral()
 
     def tick(result):
@@ -208,7 +224,7 @@ def test_publish_sensor_publishes_successful_runs_and_skips_failed_ones(env):
             dagster_instance=instance,
             dagster_run=run,
         )
-        return publish_successful_runs(context, lake=lake_resource)
+        return publish_successful_runs(context, **sensor_resources)
 
     ok = env.run("2018-04-01", instance)
     tick(ok)

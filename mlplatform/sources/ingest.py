@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 
 from mlplatform.lake.tables import SOURCE_FILES
+from mlplatform.scoring_log import DATASET as SCORING_LOGS
 from mlplatform.sources.landing import LandingZone
 from mlplatform.sources.validation import Field, RecordChecker, Validated
+
+# Values a transaction may take, wherever it enters (ingestion, the scoring service).
+MAX_AMOUNT = 1e9
+EARLIEST, LATEST = pd.Timestamp("2000-01-01"), pd.Timestamp("2100-01-01")
 
 TRANSACTION_FIELDS = [
     Field("transaction_id", "int"),
@@ -39,6 +44,21 @@ FRAUD_REPORT_FIELDS = [
 ]
 
 
+SCORING_LOG_FIELDS = [
+    Field("request_id", "str"),
+    Field("received_at", "datetime"),
+    Field("transaction_id", "int"),
+    Field("tx_datetime", "datetime"),
+    Field("customer_id", "int"),
+    Field("terminal_id", "int"),
+    Field("tx_amount", "float", non_negative=True),
+    Field("features", "json"),
+    Field("score", "float", non_negative=True),
+    Field("model_version", "str"),
+    Field("latency_ms", "float", non_negative=True),
+]
+
+
 def day_window(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = pd.Timestamp(day)
     return start, start + pd.Timedelta(days=1)
@@ -58,6 +78,20 @@ def ingest_transactions(
     check.unique("transaction_id")
     result = check.result()
     # Kept with the partition: keys in the landing zone, so equal data gives equal bytes wherever the zone is.
+    result.accepted.attrs[SOURCE_FILES] = [key for key, _ in files]
+    return result
+
+
+def ingest_scoring_logs(zone: LandingZone, day: str) -> Validated:
+    """The service's scoring log of `day` (by transaction time): one row per scored request."""
+    files = [(key, zone.get(key)) for key in zone.day_files(day, SCORING_LOGS)]
+    check = RecordChecker.from_ndjson(files, SCORING_LOG_FIELDS)
+    frame = check.frame
+    start, end = day_window(day)
+    check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")
+    check.require(frame["score"] <= 1, "invalid value: score above 1")
+    check.unique("request_id")
+    result = check.result()
     result.accepted.attrs[SOURCE_FILES] = [key for key, _ in files]
     return result
 

@@ -37,6 +37,7 @@ def test_replay_and_ingest_through_a_local_landing_zone(tmp_path, two_days):
 
 
 @pytest.mark.services
+@pytest.mark.slow
 def test_replay_and_ingest_through_s3(s3_server, s3_bucket, two_days):
     zone = S3LandingZone(s3_bucket, "landing", client=s3_server["client"])
     _roundtrip(zone, two_days)

@@ -1,0 +1,127 @@
+"""The online store: every entity's recent transactions, as the online feature engine reads them.
+
+One interface, three backends passing one contract suite (tests/online/test_store_contract.py):
+in memory (replays and parity checks), SQLite (the embedded default) and Redis (production).
+
+A stored transaction carries its id, time, exact amount, entity keys and a fraud flag. The flag is
+set only for a chargeback reported within the feature set's label delay of the transaction, so
+every label a window uses was known at the window's time (mlplatform/features/events.py says the
+same offline). Writes are idempotent by transaction id: a retried request never counts twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+US = 1_000_000  # microseconds per second; amounts are also stored in millionths ("micros")
+DAY_US = 86_400 * US
+
+
+@dataclass(frozen=True)
+class Transactions:
+    """Transactions as the online path handles them: parallel int64 arrays, one row per transaction."""
+
+    transaction_id: np.ndarray
+    time_us: np.ndarray  # microseconds since the epoch (naive UTC, as every timestamp of the platform)
+    amount: np.ndarray  # float64, as received
+    keys: dict[str, np.ndarray]  # entity column (customer_id, terminal_id) -> key
+    fraud: np.ndarray  # 1: the chargeback is known (daily loads); 0 for a transaction as it arrives
+
+    def __len__(self) -> int:
+        return len(self.transaction_id)
+
+    @property
+    def amount_micros(self) -> np.ndarray:
+        """The amount in millionths, exactly (as the offline engines' decimal(18, 6))."""
+        return np.rint(self.amount * US).astype(np.int64)
+
+    def take(self, index: np.ndarray) -> Transactions:
+        return Transactions(
+            self.transaction_id[index],
+            self.time_us[index],
+            self.amount[index],
+            {k: v[index] for k, v in self.keys.items()},
+            self.fraud[index],
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """The stored transactions of some keys of one entity: parallel arrays, `group` indexing the keys."""
+
+    group: np.ndarray
+    transaction_id: np.ndarray
+    time_us: np.ndarray
+    amount_micros: np.ndarray
+    fraud: np.ndarray
+
+    @classmethod
+    def empty(cls) -> History:
+        nothing = np.zeros(0, dtype=np.int64)
+        return cls(nothing, nothing, nothing, nothing, nothing)
+
+    @classmethod
+    def of_records(cls, groups: Sequence[int] | np.ndarray, records: np.ndarray) -> History:
+        """From a RECORD array (see below) and each record's group."""
+        return cls(
+            np.asarray(groups, dtype=np.int64),
+            records["transaction_id"].astype(np.int64),
+            records["time_us"].astype(np.int64),
+            records["amount_micros"].astype(np.int64),
+            records["fraud"].astype(np.int64),
+        )
+
+
+# A stored transaction, as the in-memory and Redis backends pack it (little-endian int64s).
+RECORD = np.dtype([("transaction_id", "<i8"), ("time_us", "<i8"), ("amount_micros", "<i8"), ("fraud", "<i8")])
+
+
+class OnlineStore(ABC):
+    """Recent transactions per entity key; `entities` are the key columns the feature set windows over."""
+
+    def __init__(self, entities: Sequence[str]) -> None:
+        self.entities = tuple(entities)
+
+    @abstractmethod
+    def histories(self, entity: str, keys: np.ndarray) -> History:
+        """Every stored transaction of each of `keys` (distinct) of `entity`."""
+
+    @abstractmethod
+    def write(self, batch: Transactions) -> int:
+        """Stores transactions not stored yet (by id) and sets the fraud flags the batch carries (a flag is
+        never cleared); returns how many were new."""
+
+    @abstractmethod
+    def label(self, transaction_ids: np.ndarray, reported_us: np.ndarray, delay_us: int) -> int:
+        """Marks as fraud the stored transactions reported within `delay_us` of their time; returns how many."""
+
+    @abstractmethod
+    def trim(self, before_us: int) -> int:
+        """Forgets transactions older than `before_us` (no window reaches them); returns how many."""
+
+    @abstractmethod
+    def loaded(self) -> dict[str, str]:
+        """Published partitions loaded so far: day -> content hash (see mlplatform/online_sync.py)."""
+
+    @abstractmethod
+    def mark_loaded(self, day: str, content_hash: str) -> None: ...
+
+    def read_and_write(self, keys: dict[str, np.ndarray], batch: Transactions) -> dict[str, History]:
+        """The histories of `keys` as they were before `batch`, then `batch` stored (one round trip where the
+        backend allows it)."""
+        found = {entity: self.histories(entity, keys[entity]) for entity in self.entities}
+        self.write(batch)
+        return found
+
+    def close(self) -> None:  # noqa: B027 - a backend without connections has nothing to close
+        """Releases connections."""
+
+    def __enter__(self) -> OnlineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""Real-time scoring: a transaction in, its features from the online engine, the champion's score out.
+
+The service (serving/) is HTTP around this. The champion is the registry's alias, watched: a new one
+is loaded beside the one serving, then swapped in with one assignment, so no request fails and each
+response names the version that scored it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlplatform.config import Settings
+from mlplatform.features.definitions import REFERENCE, FeatureSet, RequestFeature
+from mlplatform.features.online import OnlineEngine
+from mlplatform.models import PortableModel
+from mlplatform.online_store import Transactions, open_online_store
+from mlplatform.scoring_log import ScoringLog
+from mlplatform.sources.ingest import EARLIEST, LATEST, MAX_AMOUNT
+from mlplatform.sources.landing import open_landing_zone
+from mlplatform.tracking import CHAMPION, MODEL_NAME, Tracking, champion_version, load_model
+
+log = logging.getLogger(__name__)
+Id = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+
+
+class TransactionIn(BaseModel):
+    """One transaction to score (the fields a card processor emits; no label)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transaction_id: Id
+    tx_datetime: datetime  # ISO 8601; an offset is converted to UTC, a naive time is UTC
+    customer_id: Id  # an unknown customer or terminal is a cold start (no history), not an error
+    terminal_id: Id
+    tx_amount: Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+    return_features: bool = False
+
+    @field_validator("tx_datetime")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        if not EARLIEST <= utc < LATEST:
+            raise ValueError(f"must be from {EARLIEST.date()} to before {LATEST.date()}")
+        return utc
+
+
+class Label(BaseModel):
+    """A chargeback as the provider reports it."""
+
+    transaction_id: Id
+    reported_at: datetime
+
+    @field_validator("reported_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    model: PortableModel
+
+
+class NoChampion(RuntimeError):
+    """No version of the model has been promoted yet."""
+
+
+class LiveModel:
+    """The registry's champion, reloaded when the alias moves (`watch`); `current` is swapped atomically."""
+
+    def __init__(self, tracking: Tracking) -> None:
+        self.tracking = tracking
+        self.current: Champion | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Loads the champion if the alias points elsewhere than the one serving; True if it changed."""
+        try:
+            version = champion_version(self.tracking)
+        except Exception as error:  # the registry is unreachable: keep serving what we have
+            log.debug("champion alias not readable: %s", error)
+            return False
+        if version is None or (self.current is not None and self.current.version == version):
+            return False
+        self.current = Champion(version, load_model(self.tracking, version))  # loaded beside, then one assignment
+        log.info("serving %s version %s", MODEL_NAME, version)
+        return True
+
+    def watch(self, interval: float) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # a version that fails to load is not served; the next poll tries again
+                    log.exception("could not load the new champion")
+
+        self._thread = threading.Thread(target=loop, name="champion-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Models(Protocol):
+    """Where a scorer's model comes from: `current` is read once per call."""
+
+    current: Champion | None
+
+    def stop(self) -> None: ...
+
+
+class Scorer:
+    def __init__(self, features: FeatureSet, engine: OnlineEngine, model: Models, scoring_log: ScoringLog | None):
+        self.features = features
+        self.engine = engine
+        self.model = model
+        self.log = scoring_log
+        # The reference features a response may return: all but the raw amount, which the request holds.
+        self.reported = [
+            (i, f.reference_name, f.dtype == "int64")
+            for i, f in enumerate(features.features)
+            if not (isinstance(f, RequestFeature) and f.transform == "identity")
+        ]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = REFERENCE) -> Scorer:
+        """The configured store and landing zone; by default the registry's champion, loaded now and watched."""
+        store = open_online_store(settings.online_store, features)
+        if model is None:
+            model = LiveModel(Tracking.of(settings))
+            model.refresh()
+            model.watch(settings.champion_poll_seconds)
+        zone = open_landing_zone(settings.landing_uri, settings.aws_endpoint_url)
+        return cls(features, OnlineEngine(features, store), model, ScoringLog(zone))
+
+    def close(self) -> None:
+        self.model.stop()
+        if self.log is not None:
+            self.log.close()
+        self.engine.store.close()
+
+    def score(self, items: list[TransactionIn], received: float | None = None) -> list[dict[str, object]]:
+        """Scores the transactions in one model call (each also joins its customer's and terminal's history)."""
+        received = time.time() if received is None else received
+        champion = self.model.current  # one version for the whole call
+        if champion is None:
+            raise NoChampion(f"no {MODEL_NAME} version has been promoted to {CHAMPION} yet")
+        batch = Transactions(
+            np.fromiter((t.transaction_id for t in items), np.int64, len(items)),
+            np.fromiter((_us(t.tx_datetime) for t in items), np.int64, len(items)),
+            np.fromiter((t.tx_amount for t in items), np.float64, len(items)),
+            {
+                "customer_id": np.fromiter((t.customer_id for t in items), np.int64, len(items)),
+                "terminal_id": np.fromiter((t.terminal_id for t in items), np.int64, len(items)),
+            },
+            np.zeros(len(items), dtype=np.int64),
+        )
+        values = self.engine.compute(batch)
+        columns = [self.engine.names.index(name) for name in champion.model.features]
+        scores = champion.model.score_array(values[:, columns].astype(np.float32))
+        latency_ms = (time.time() - received) * 1000
+        request_id = uuid.uuid4().hex
+        out = []
+        for i, item in enumerate(items):
+            features = {name: int(values[i, j]) if whole else float(values[i, j]) for j, name, whole in self.reported}
+            result: dict[str, object] = {
+                "transaction_id": item.transaction_id,
+                "score": float(scores[i]),
+                "model_name": MODEL_NAME,
+                "model_version": champion.version,
+            }
+            if item.return_features:
+                result["features"] = features
+            out.append(result)
+            if self.log is not None:
+                self.log.append(
+                    {
+                        "request_id": request_id if len(items) == 1 else f"{request_id}-{i}",
+                        "received_at": datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat(),
+                        **item.model_dump(exclude={"return_features"}, mode="json"),
+                        "features": features,
+                        "score": result["score"],
+                        "model_version": champion.version,
+                        "latency_ms": round(latency_ms, 3),
+                    }
+                )
+        return out
+
+    def label(self, labels: list[Label]) -> int:
+        ids = np.fromiter((x.transaction_id for x in labels), np.int64, len(labels))
+        return self.engine.label(ids, np.fromiter((_us(x.reported_at) for x in labels), np.int64, len(labels)))
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch of a naive UTC datetime."""
+    return (moment - datetime(1970, 1, 1)) // _MICROSECOND
+
+
+_MICROSECOND = datetime(1970, 1, 1, microsecond=1) - datetime(1970, 1, 1)

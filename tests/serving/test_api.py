@@ -1,0 +1,199 @@
+"""The service's HTTP API in process (Starlette's test client): validation, limits, auth, cold start, retries.
+
+The scorer is real (online engine over a real store, a trained model in its portable form, the scoring
+log in a landing zone); only BentoML's process around it is left out (tests/serving/test_service.py
+covers it over a real socket).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.online import OnlineEngine
+from mlplatform.models import FEATURES, PortableModel, train_mlp
+from mlplatform.online_store import open_online_store
+from mlplatform.scoring import Champion, Scorer
+from mlplatform.scoring_log import ScoringLog
+from mlplatform.sources.landing import LocalLandingZone
+from serving.app import MAX_BODY, create_app
+
+TX = {"transaction_id": 1, "tx_datetime": "2018-05-10T08:00:00", "customer_id": 7, "terminal_id": 50, "tx_amount": 12.5}
+
+
+class Fixed:
+    """One model version, as the registry's watcher or a Bento provides it."""
+
+    def __init__(self, champion: Champion | None) -> None:
+        self.current = champion
+
+    def stop(self) -> None:
+        self.current = None
+
+
+@pytest.fixture(scope="module")
+def model() -> PortableModel:
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(rng.normal(size=(400, len(FEATURES))), columns=FEATURES)
+    rows["label"] = (rows["tx_amount"] > 1).astype("int64")
+    rows["transaction_id"], rows["tx_datetime"] = np.arange(400), pd.Timestamp("2018-04-04")
+    trained = train_mlp(rows, max_epochs=2)
+    return PortableModel(trained.module, trained.features)
+
+
+def client(tmp_path, model, token: str = "", champion: bool = True) -> tuple[TestClient, Scorer]:
+    store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", REFERENCE)
+    log = ScoringLog(LocalLandingZone(tmp_path / "landing"), flush_seconds=3600)
+    scorer = Scorer(REFERENCE, OnlineEngine(REFERENCE, store), Fixed(Champion("7", model) if champion else None), log)
+    app = create_app(token)
+    app.state.scorer = scorer
+    return TestClient(app), scorer
+
+
+def test_a_transaction_is_scored_with_the_version_and_features_on_request(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    plain = api.post("/score", json=TX)
+    assert plain.status_code == 200
+    body = plain.json()
+    assert set(body) == {"transaction_id", "score", "model_name", "model_version"}
+    assert body["model_version"] == "7" and 0 <= body["score"] <= 1
+    with_features = api.post("/score", json={**TX, "transaction_id": 2, "return_features": True}).json()
+    names = [f.reference_name for f in REFERENCE.features if f.name != "tx_amount"]
+    assert list(with_features["features"]) == names and len(names) == 14
+    assert with_features["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2  # transaction 1 is in its history
+    # The response's score is the model's for the features the response reports.
+    row = {f.name: with_features["features"].get(f.reference_name, TX["tx_amount"]) for f in REFERENCE.features}
+    assert with_features["score"] == pytest.approx(model.score(pd.DataFrame([row]))[0], abs=1e-7)
+    scorer.close()
+
+
+def test_an_unknown_customer_and_terminal_are_a_cold_start(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    body = api.post("/score", json={**TX, "customer_id": 987_654, "terminal_id": 123_456, "return_features": True})
+    assert body.status_code == 200
+    features = body.json()["features"]
+    assert features["CUSTOMER_ID_NB_TX_30DAY_WINDOW"] == 1 and features["CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW"] == 12.5
+    assert features["TERMINAL_ID_NB_TX_30DAY_WINDOW"] == 0 and features["TERMINAL_ID_RISK_30DAY_WINDOW"] == 0
+    scorer.close()
+
+
+def test_a_retried_request_counts_once(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    first = api.post("/score", json={**TX, "return_features": True}).json()
+    retried = api.post("/score", json={**TX, "return_features": True}).json()
+    assert retried == first
+    later = api.post(
+        "/score", json={**TX, "transaction_id": 9, "tx_datetime": "2018-05-10T09:00:00", "return_features": True}
+    )
+    assert later.json()["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2  # 1 and 9, not 1 twice
+    scorer.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({k: v for k, v in TX.items() if k != "customer_id"}, "customer_id"),
+        ({**TX, "customer_id": "seven"}, "customer_id"),
+        ({**TX, "transaction_id": 1.5}, "transaction_id"),
+        ({**TX, "transaction_id": 2**63}, "transaction_id"),
+        ({**TX, "terminal_id": -1}, "terminal_id"),
+        ({**TX, "tx_amount": -3.0}, "tx_amount"),
+        ({**TX, "tx_amount": "lots"}, "tx_amount"),
+        ({**TX, "tx_datetime": "yesterday"}, "tx_datetime"),
+        ({**TX, "tx_datetime": "9999-01-01T00:00:00"}, "tx_datetime"),
+        ([TX], "body"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(tmp_path, model, body, field):
+    api, scorer = client(tmp_path, model)
+    response = api.post("/score", json=body)
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in response.json()["fields"]] == [field]
+    assert response.json()["error"].startswith(f"{field}: ")
+    scorer.close()
+
+
+def test_malformed_and_oversized_bodies_are_client_errors(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    assert api.post("/score", content=b"{not json").status_code == 422
+    assert api.post("/score", content=b"").status_code == 422
+    assert api.post("/score", content=b"\xff\xfe").status_code == 422
+    assert api.post("/score_batch", json=[]).status_code == 422
+    bad = api.post("/score_batch", json=[TX, {**TX, "customer_id": None}])
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "[1].customer_id"
+    huge = b"[" + b",".join([b'{"transaction_id": 1}'] * (MAX_BODY // 20)) + b"]"
+    assert len(huge) > MAX_BODY and api.post("/score_batch", content=huge).status_code == 413
+    chunked = api.post("/score_batch", content=iter([huge[: MAX_BODY // 2], huge[MAX_BODY // 2 :]]))
+    assert chunked.status_code == 413  # no Content-Length: counted as it arrives
+    scorer.close()
+
+
+def test_a_token_guards_scoring_only_when_set(tmp_path, model):
+    api, scorer = client(tmp_path, model, token="s3cret")
+    assert api.post("/score", json=TX).status_code == 401
+    assert api.post("/score", json=TX, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert api.post("/labels", json=[], headers={"Authorization": "Basic s3cret"}).status_code == 401
+    assert api.post("/score", json=TX, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    scorer.close()
+
+
+def test_without_a_champion_scoring_is_unavailable_not_an_error(tmp_path, model):
+    api, scorer = client(tmp_path, model, champion=False)
+    response = api.post("/score", json=TX)
+    assert response.status_code == 503 and "promoted" in response.json()["error"]
+    scorer.close()
+
+
+def test_a_batch_is_scored_in_order_and_equals_single_requests(tmp_path, model):
+    batch = [
+        {**TX, "transaction_id": i, "tx_datetime": f"2018-05-10T08:00:{i:02d}", "customer_id": i % 3} for i in range(20)
+    ]
+    batch_api, batch_scorer = client(tmp_path / "batch", model)
+    scored = batch_api.post("/score_batch", json=batch).json()
+    single_api, single_scorer = client(tmp_path / "single", model)
+    singles = [single_api.post("/score", json=tx).json() for tx in batch]
+    assert [r["transaction_id"] for r in scored] == list(range(20))
+    # One float32 rounding apart at most (a row alone or inside a matrix product).
+    assert [r["score"] for r in scored] == pytest.approx([r["score"] for r in singles], abs=1e-6)
+    batch_scorer.close()
+    single_scorer.close()
+
+
+def test_chargebacks_reported_in_time_mark_the_terminal(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    api.post("/score", json={**TX, "tx_datetime": "2018-05-01T08:00:00"})
+    marked = api.post(
+        "/labels",
+        json=[
+            {"transaction_id": 1, "reported_at": "2018-05-03T00:00:00Z"},
+            {"transaction_id": 404, "reported_at": "2018-05-03T00:00:00"},
+        ],
+    )
+    assert marked.json() == {"received": 2, "marked": 1}
+    later = api.post(
+        "/score",
+        json={
+            **TX,
+            "transaction_id": 5,
+            "customer_id": 8,
+            "tx_datetime": "2018-05-08T09:00:00",
+            "return_features": True,
+        },
+    )
+    assert later.json()["features"]["TERMINAL_ID_RISK_1DAY_WINDOW"] == 1.0
+    assert api.post("/labels", json=[{"transaction_id": 1}]).status_code == 422
+    scorer.close()
+
+
+def test_every_scored_request_is_logged(tmp_path, model):
+    api, scorer = client(tmp_path, model)
+    responses = [api.post("/score", json={**TX, "transaction_id": i}).json() for i in range(3)]
+    scorer.close()  # flushes the log
+    files = sorted((tmp_path / "landing" / "scoring_logs" / "date=2018-05-10").glob("part-*.ndjson"))
+    lines = [pd.read_json(f, lines=True, precise_float=True) for f in files]
+    logged = pd.concat(lines, ignore_index=True)
+    assert logged["transaction_id"].tolist() == [0, 1, 2]
+    assert logged["score"].tolist() == [r["score"] for r in responses]
+    assert logged["request_id"].is_unique and (logged["model_version"] == 7).all()
+    assert set(logged.columns) >= {"received_at", "features", "latency_ms", "tx_amount", "customer_id"}
