@@ -5,7 +5,7 @@ prepare_scoring); every request scores a new transaction of that day (a random c
 terminal, so each looks up and extends real histories). Load comes from wrk in another process
 (Debian's `wrk`); the other figures from a Python client. Printed:
 - /score at 16 connections: requests/s, p50/p99, errors; the same for the do-nothing service, and the ratio;
-- one client, one request at a time: /score latency p50/p99 (feature lookup, model and HTTP included);
+- one client (wrk, one connection), one request at a time: /score latency p50/p99, lookup and HTTP included;
 - /score_batch with 1,000 transactions a call: transactions/s (each reads its customer's and terminal's
   stored transactions, ~5 MB a call: that volume, not the model, bounds it);
 - the online store's read of one transaction's histories, p99, SQLite and Redis;
@@ -63,9 +63,10 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def _wrk(url: str, seconds: int, env: dict[str, str]) -> dict[str, float]:
+def _wrk(url: str, seconds: int, env: dict[str, str], connections: int = 16) -> dict[str, float]:
+    threads = min(2, connections)
     done = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(HERE / "score.lua"), url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "score.lua"), url],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -105,25 +106,20 @@ def main(quick: bool = False) -> None:
             reference = _wrk("http://127.0.0.1:3191", seconds, {"WRK_PATH": "/score", "WRK_WRAP": "1"})
         finally:
             _stop(echo)
-        service = _serve("serving.service:FraudScorer", 3190, env, ["--arg", "workers=2"])
+        service = _serve("serving.service:FraudScorer", 3190, env, [])
         try:
             _wrk("http://127.0.0.1:3190", 3, {"WRK_DAY": setup.day})  # warm-up, not measured
             ours = _wrk("http://127.0.0.1:3190", seconds, {"WRK_DAY": setup.day})
             print(f"/score at 16 connections for {seconds} s (wrk, 2 threads):")
             print(_line("do-nothing BentoML service (defaults)", reference))
-            print(_line("fraud scorer (2 workers, SQLite store)", ours))
+            print(_line(f"fraud scorer ({(os.cpu_count() or 1) + 1} workers, SQLite store)", ours))
             print(f"  the scorer answers {ours['rps'] / reference['rps']:.1f}x the do-nothing service's requests")
+
+            single = _wrk("http://127.0.0.1:3190", seconds, {"WRK_DAY": setup.day}, connections=1)
+            print(f"one client, one /score at a time: p50 {single['p50']:.2f} ms, p99 {single['p99']:.2f} ms")
 
             rows = setup.transactions
             with httpx.Client(base_url="http://127.0.0.1:3190", timeout=10) as client:
-                latencies = []
-                for body in request_bodies(rows.iloc[:2000]):
-                    started = time.perf_counter()
-                    client.post("/score", json=body).raise_for_status()
-                    latencies.append(time.perf_counter() - started)
-                p50, p99 = np.percentile(latencies[100:], [50, 99]) * 1000
-                print(f"one client, one /score at a time: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-
                 batches = [rows.iloc[i : i + 1000] for i in range(2000, len(rows) - 1000, 1000)]
                 bodies = [request_bodies(batch) for batch in batches]
                 started = time.perf_counter()

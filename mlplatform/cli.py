@@ -350,7 +350,7 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
 def serve(
     port: Annotated[int, typer.Option(min=1, max=65_535, help="Not 3000: the Dagster UI's.")] = 3100,
     host: Annotated[str, typer.Option(help="0.0.0.0 to accept other machines.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(min=1, help="Processes (each scores on one core).")] = 2,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: one more than cores).")] = None,
 ) -> None:
     """Serve the champion over HTTP with BentoML: POST /score, /score_batch, /labels; GET /livez, /readyz, /metrics."""
     from mlplatform.tracking import Tracking, versions
@@ -361,7 +361,7 @@ def serve(
     tools = Path(sys.executable).parent
     args = ["bentoml", "serve", "serving.service:FraudScorer", "--host", host, "--port", str(port)]
     console.print(f"fraud scorer on http://{host}:{port} (online store {settings.online_store})", highlight=False)
-    os.execve(tools / "bentoml", [*args, "--arg", f"workers={workers}"], dict(os.environ))
+    os.execve(tools / "bentoml", [*args, *(["--arg", f"workers={workers}"] if workers else [])], dict(os.environ))
 
 
 @app.command()
