@@ -6,6 +6,7 @@ to the branch per day, so write-audit-publish covers dbt output too.
 """
 
 import json
+import shutil
 
 from dagster import AssetExecutionContext, BackfillPolicy, Failure, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
@@ -14,7 +15,7 @@ from assets.partitions import DAILY
 from mlplatform.dbt_io import export_model, load_raw_partitions
 from mlplatform.lake.tables import write_partitions
 from mlplatform.lake.wap import open_run_branch
-from resources import LakeResource
+from resources import LakeResource, WorkspaceResource
 from resources.dbt import DBT_PROJECT
 
 # Under `dagster dev` the manifest is re-parsed so model edits show up; `make install` parses it once.
@@ -33,13 +34,12 @@ class Translator(DagsterDbtTranslator):
     backfill_policy=BackfillPolicy.single_run(),
     dagster_dbt_translator=Translator(),
 )
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource, workspace: WorkspaceResource):
     """Staged (typed, deduplicated, PII-free) and mart tables of the run's days, built by dbt."""
     store = lake.get()
     branch = open_run_branch(store, context.run_id)
     days = list(context.partition_keys)
-    target = DBT_PROJECT.project_dir / "target" / "runs" / context.run_id
-    target.mkdir(parents=True, exist_ok=True)
+    target = workspace.run_dir(context.run_id)  # under MLPLATFORM_HOME, never in the checkout
     database = target / "mlplatform.duckdb"
     # The raw tables dbt declares as sources (dbt/models/sources.yml), loaded from the run's branch.
     upstream = context.assets_def.dependency_keys - context.assets_def.keys
@@ -73,4 +73,4 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeRe
         # After the events: failed dbt tests are recorded as failed checks, then the step fails,
         # so nothing of this run reaches main. The database is kept beside dbt.log to inspect.
         raise Failure(f"dbt build failed; see {target / 'dbt.log'}")
-    database.unlink()  # the run's copy of its raw partitions; everything that matters is in the lake
+    shutil.rmtree(target)  # the run's copy of its raw partitions and dbt's files; what matters is in the lake

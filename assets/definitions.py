@@ -10,7 +10,7 @@ from assets.jobs import JOBS
 from assets.models import fraud_model
 from assets.online import online_features
 from assets.predictions import batch_predictions
-from assets.publishing import expire_failed_run_branches, publish_successful_runs, sync_online_store
+from assets.publishing import catch_up_with_main, expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
 from assets.sensors import champion_changed, landing_zone_sensor
 from assets.serving import fraud_scorer_bento
@@ -37,7 +37,7 @@ def build_definitions(settings: Settings) -> Definitions:
         sensors=[
             landing_zone_sensor,
             publish_successful_runs,
-            sync_online_store,
+            catch_up_with_main,
             champion_changed,
             expire_failed_run_branches,
         ],

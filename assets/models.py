@@ -19,12 +19,14 @@ from dagster import (
 )
 
 from assets.partitions import TRAINING_WEEKS
-from assets.publishing import code_version
+from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
 from mlplatform.models import FEATURES
 from mlplatform.promotion import PromotionPolicy
 from mlplatform.weekly_training import TrainingOptions, train_week
 from resources import LakeResource, MlflowResource
+
+ASSET = "fraud_model"
 
 
 class ModelConfig(Config):
@@ -107,6 +109,7 @@ def fraud_model(
             **result.decision.as_metadata(),
             "challenger_version": record.version,
             "champion_version": result.champion.version if result.champion else "none",
-            "champion_from": record.champion_from or "not promoted",
+            # Applied to the registry when the run is published.
+            "champion_from": record.decision_day if result.decision.promote else "not promoted",
         },
     )

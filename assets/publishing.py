@@ -1,13 +1,13 @@
 """Publishing (the P of write-audit-publish): a run's branch is merged into main only if the run and
 all its blocking checks succeeded; failed runs keep their branch until the retention policy.
 
-Effects outside the lake follow main, never a run branch: once a run is published, the online store
-loads the published days it lacks (a sensor catches up if that step failed) and a published Bento is
-installed into the platform's Bento store."""
+Effects outside the lake follow main, never a run branch: once a run is published, a published model
+card that says `promoted` moves the registry's champion, the online store loads the published days it
+lacks and a published Bento is installed into the platform's
+Bento store. If publishing stops between the merge and its effects (a crash, a registry that is down),
+the `catch_up_with_main` sensor applies what main holds and the registry or the store lacks."""
 
-import subprocess
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from dagster import (
@@ -23,16 +23,21 @@ from dagster import (
     sensor,
 )
 
+from assets.models import ASSET as MODEL_ASSET
 from assets.serving import ASSET as BENTO_ASSET
 from mlplatform import bentos
+from mlplatform.code_version import code_version
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import MAIN, Lake, MergeConflict
 from mlplatform.lake.tables import read_table, table_path
-from mlplatform.lake.wap import Publication, expire_run_branches, publish
+from mlplatform.lake.wap import Publication, StaleInputs, expire_folders, expire_run_branches, publish
 from mlplatform.online_store import OnlineStore
 from mlplatform.online_sync import ASSET as ONLINE_ASSET
 from mlplatform.online_sync import sync
-from resources import BentoStoreResource, LakeResource, OnlineStoreResource
+from mlplatform.tracking import Tracking, versions
+from mlplatform.weekly_training import promote_published
+from resources import BentoStoreResource, LakeResource, MlflowResource, OnlineStoreResource, WorkspaceResource
+from resources.io_manager import READS
 
 RETENTION_SECONDS = 7 * 86_400
 
@@ -41,21 +46,17 @@ class NotPublishable(Exception):
     pass
 
 
-@cache
-def code_version() -> str:
-    """The git commit of the code that ran (or 'unknown' outside a checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def _reads(materialized: list) -> set[str]:
+    """The lake paths the run read, as its steps recorded them on their outputs (READS)."""
+    reads: set[str] = set()
+    for mat in materialized:
+        if READS in mat.metadata:
+            reads.update(_paths(mat.metadata[READS].value))
+    return reads
+
+
+def _paths(value: object) -> list[str]:
+    return [str(path) for path in value] if isinstance(value, list) else []
 
 
 def _span(keys: set[str]) -> str:
@@ -69,13 +70,34 @@ class Effects:
 
     online_store: OnlineStore | None = None
     bentoml_home: Path | None = None
+    tracking: Tracking | None = None
 
-    def apply(self, lake: Lake, assets: list[str]) -> None:
+    def apply(self, lake: Lake, assets: list[str], partitions: set[str]) -> None:
+        if self.tracking is not None and MODEL_ASSET in assets:  # the registry's champion follows main
+            for week in sorted(partitions):
+                if lake.exists(MAIN, table_path([MODEL_ASSET], week)):
+                    promote_published(self.tracking, read_table(lake, MAIN, table_path([MODEL_ASSET], week)))
         if self.online_store is not None and ONLINE_ASSET in assets:
             sync(lake, MAIN, self.online_store, REFERENCE)
         if self.bentoml_home is not None and BENTO_ASSET in assets:
             manifest = read_table(lake, MAIN, table_path([BENTO_ASSET], None))
             bentos.install(lake.get(MAIN, str(manifest["archive_path"].iloc[0])), self.bentoml_home)
+
+
+def apply_published_promotions(lake: Lake, tracking: Tracking) -> list[str]:
+    """Promotes every version whose published model card says `promoted` and the registry has not yet
+    marked (publishing stopped before its effects); returns those versions."""
+    marked = {r.version for r in versions(tracking) if r.champion_from is not None}
+    applied = []
+    for path in lake.list(MAIN, f"tables/{MODEL_ASSET}/"):
+        if not path.endswith("/data.parquet"):
+            continue
+        card = read_table(lake, MAIN, path)
+        version = str(card["model_version"].iloc[0])
+        if bool(card["promoted"].iloc[0]) and version not in marked:
+            promote_published(tracking, card)
+            applied.append(version)
+    return applied
 
 
 def publish_run(
@@ -102,8 +124,9 @@ def publish_run(
         lake,
         run_id,
         {"partitions": _span(partitions), "asset_keys": ",".join(assets), "code_version": code_version()},
+        reads=_reads(materialized),
     )
-    (effects or Effects()).apply(lake, assets)
+    (effects or Effects()).apply(lake, assets, partitions)
     return publication
 
 
@@ -113,13 +136,14 @@ def publish_successful_runs(
     lake: LakeResource,
     online_store: OnlineStoreResource,
     bento_store: BentoStoreResource,
+    mlflow: MlflowResource,
 ):
     """Publishes each successful run's branch to main."""
     try:
         with online_store.get() as store:
-            effects = Effects(store, bento_store.path())
+            effects = Effects(store, bento_store.path(), mlflow.get())
             publication = publish_run(context.instance, context.dagster_run.run_id, lake.get(), effects)
-    except (NotPublishable, MergeConflict) as exc:
+    except (NotPublishable, MergeConflict, StaleInputs) as exc:
         # Not raised: a raising run-status sensor would retry the same run forever. The branch stays.
         context.log.warning(str(exc))
         return SkipReason(str(exc))
@@ -129,15 +153,23 @@ def publish_successful_runs(
 
 
 @sensor(minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
-def sync_online_store(context: SensorEvaluationContext, lake: LakeResource, online_store: OnlineStoreResource):
-    """Catches the online store up with main (after a failed load, or a new store)."""
+def catch_up_with_main(
+    context: SensorEvaluationContext, lake: LakeResource, online_store: OnlineStoreResource, mlflow: MlflowResource
+):
+    """Applies what main holds and the online store or the registry lacks (after a failed publish effect,
+    or a new store)."""
     with online_store.get() as store:
         report = sync(lake.get(), MAIN, store, REFERENCE)
-    return SkipReason(f"loaded {len(report.loaded)} published days ({report.transactions} new transactions)")
+    promoted = apply_published_promotions(lake.get(), mlflow.get())
+    return SkipReason(
+        f"loaded {len(report.loaded)} published days ({report.transactions} new transactions) into the online "
+        f"store; promoted {len(promoted)} published champion(s) the registry lacked"
+    )
 
 
 @sensor(minimum_interval_seconds=3600, default_status=DefaultSensorStatus.RUNNING)
-def expire_failed_run_branches(context: SensorEvaluationContext, lake: LakeResource):
-    """Retention: deletes branches of failed runs after a week."""
+def expire_failed_run_branches(context: SensorEvaluationContext, lake: LakeResource, workspace: WorkspaceResource):
+    """Retention: deletes the branches and scratch folders of failed runs after a week."""
     removed = expire_run_branches(lake.get(), RETENTION_SECONDS)
-    return SkipReason(f"removed {len(removed)} expired run branches")
+    folders = expire_folders(Path(workspace.root), RETENTION_SECONDS)
+    return SkipReason(f"removed {len(removed)} expired run branches and {len(folders)} scratch folders")

@@ -21,11 +21,13 @@ from dagster import (
 from assets.partitions import DAILY
 from assets.quality_checks import contract_result, contract_spec
 from mlplatform.lake.tables import frames_hash
+from mlplatform.lake.wap import open_run_branch
 from mlplatform.pii import pii_columns
 from mlplatform.sources import ingest
 from mlplatform.sources.source_db import CUSTOMERS, TERMINALS
 from mlplatform.sources.validation import Validated
-from resources import FraudApiResource, LandingZoneResource, SourceDatabaseResource
+from resources import FraudApiResource, LakeResource, LandingZoneResource, SourceDatabaseResource
+from resources.io_manager import note_reads
 
 GROUP = "raw"
 IO = "lake_io_manager"
@@ -144,15 +146,24 @@ def raw_transactions(
     context: AssetExecutionContext,
     config: IngestConfig,
     landing_zone: LandingZoneResource,
+    lake: LakeResource,
     raw_customers: dict[str, pd.DataFrame],
     raw_terminals: dict[str, pd.DataFrame],
 ):
-    """Card transactions landed for the day, checked against that day's customers and terminals."""
-    zone = landing_zone.get()
-    results = {
-        day: ingest.ingest_transactions(zone, day, raw_customers[day]["customer_id"], raw_terminals[day]["terminal_id"])
-        for day in context.partition_keys
-    }
+    """Card transactions landed for the day, checked against that day's customers and terminals and against
+    every transaction published on an earlier day."""
+    zone, store = landing_zone.get(), lake.get()
+    days = list(context.partition_keys)
+    published, read = ingest.published_ids(store, open_run_branch(store, context.run_id), days[0])
+    # Published days read here count as inputs: publishing refuses the run if main changes them meanwhile.
+    note_reads(context.run_id, context.op_execution_context.node_handle.name, read)
+    results = {}
+    for day in days:  # in order: a day's ids count as published for the days after it in this run
+        results[day] = ingest.ingest_transactions(
+            zone, day, raw_customers[day]["customer_id"], raw_terminals[day]["terminal_id"], published
+        )
+        ids = results[day].accepted["transaction_id"].to_numpy()
+        published = pd.concat([published, pd.Series(day, index=ids, dtype=object)])
     yield from _emit(context, "raw_transactions", results, config.max_quarantine_rate)
     accepted = {day: v.accepted for day, v in results.items()}
     yield contract_result("raw_transactions", accepted, fresh_at=context.partition_time_window.end)

@@ -14,6 +14,7 @@ from assets.partitions import TRAINING_WEEKS
 from assets.publishing import Effects, NotPublishable, publish_run
 from mlplatform.config import Settings
 from mlplatform.lake import Lake, MergeConflict
+from mlplatform.lake.wap import StaleInputs
 from mlplatform.training_sets import Split
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -53,6 +54,27 @@ def complete_training_weeks(days: list[str]) -> list[str]:
     return [w for w in weeks if w >= days[0] and Split(date.fromisoformat(w)).report_days[-1] <= days[-1]]
 
 
+def partition_range(defs: Definitions, job: str, first: str | None, last: str | None) -> tuple[str, str]:
+    """The range first..last checked against the job's partitions ("", "" for a job without partitions)."""
+    names = sorted(j.name for j in defs.jobs or [] if not j.name.startswith("__"))
+    if job not in names:
+        raise ValueError(f"no job {job!r}: choose one of {', '.join(names)}")
+    partitions = defs.resolve_job_def(job).partitions_def
+    if partitions is None:
+        if first or last:
+            raise ValueError(f"the {job} job has no partitions: leave out --partition and --to")
+        return "", ""
+    if not first:
+        raise ValueError(f"the {job} job needs --partition (e.g. {partitions.get_first_partition_key()})")
+    keys = partitions.get_partition_keys(current_time=datetime(2100, 1, 1))
+    for key in (first, last or first):
+        if key not in keys:
+            raise ValueError(f"{key!r} is not a partition of the {job} job (they run {keys[0]}, {keys[1]}, ...)")
+    if (last or first) < first:
+        raise ValueError(f"--to {last} comes before --partition {first}")
+    return first, last or first
+
+
 def run_and_publish(
     defs: Definitions,
     instance: DagsterInstance,
@@ -75,7 +97,7 @@ def run_and_publish(
     _collect(instance, outcome)
     try:
         publication = publish_run(instance, result.run_id, lake, effects)
-    except (NotPublishable, MergeConflict) as error:
+    except (NotPublishable, MergeConflict, StaleInputs) as error:
         outcome.error = str(error)
         return outcome
     outcome.published = True

@@ -7,7 +7,7 @@ import warnings
 # Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
 warnings.filterwarnings("ignore", message=".*currently in beta")
 
-from bench import demo, features, lake, scoring, serving, simulator  # noqa: E402 - after the warning filter
+from bench import demo, features, lake, scoring, serving, simulator, stream  # noqa: E402 - after the warning filter
 
 SUITES = {
     "simulator": simulator.main,
@@ -16,6 +16,7 @@ SUITES = {
     "features": features.main,
     "scoring": scoring.main,
     "serving": serving.main,
+    "stream": stream.main,
 }
 
 if __name__ == "__main__":

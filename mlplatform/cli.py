@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,16 +15,24 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from mlplatform import telemetry
 from mlplatform.config import Settings
 from mlplatform.lake import Lake, open_lake
+from mlplatform.stream import DEFAULT_STREAM, LATENESS, EventStream
 
-app = typer.Typer(help="mlplatform: data and ML platform on Dagster (fraud detection demo).", no_args_is_help=True)
+app = typer.Typer(
+    help="mlplatform: data and ML platform on Dagster (fraud detection demo).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # an error is one line (main), never a traceback
+)
 lake_app = typer.Typer(help="Inspect the versioned data lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 features_app = typer.Typer(help="Compute the reference features offline.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
+stream_app = typer.Typer(help="The event stream transactions arrive on.", no_args_is_help=True)
+app.add_typer(stream_app, name="stream")
 console = Console()
 
 
@@ -36,9 +45,9 @@ def progress_bar() -> Progress:
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder for transactions/customers/terminals.parquet.")],
-    customers: int = 5_000,
-    terminals: int = 10_000,
-    days: int = 183,
+    customers: Annotated[int, typer.Option(min=1)] = 5_000,
+    terminals: Annotated[int, typer.Option(min=1)] = 10_000,
+    days: Annotated[int, typer.Option(min=1)] = 183,
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"])] = datetime(2018, 4, 1),
     radius: float = 5.0,
     mode: Annotated[str, typer.Option(help="exact (reproduces the published data) or fast (vectorised).")] = "exact",
@@ -50,6 +59,8 @@ def simulate(
 
     if mode not in ("exact", "fast"):
         raise typer.BadParameter("mode must be 'exact' or 'fast'", param_hint="--mode")
+    if radius <= 0:
+        raise typer.BadParameter("the radius must be positive", param_hint="--radius")
     config = SimulationConfig(customers, terminals, days, start.date(), radius, mode, seed)  # type: ignore[arg-type]
     started = time.perf_counter()
     with progress_bar() as bar:
@@ -67,26 +78,110 @@ def simulate(
 @app.command("replay")
 def replay_cmd(
     source: Annotated[str, typer.Option(help="parquet (the published data) or simulator.")] = "parquet",
-    days: int = 7,
-    speed: Annotated[float, typer.Option(help="Pace as a multiple of real time; 0 = as fast as possible.")] = 0.0,
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Pace as a multiple of real time; 0 = as fast as possible.")
+    ] = 0.0,
     landing: Annotated[str | None, typer.Option(help="Landing zone (directory or s3://bucket/prefix).")] = None,
     parquet: Annotated[Path | None, typer.Option(help="Transactions file for --source parquet.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="An event stream (redis://host:6379/0) instead of the landing zone's files."),
+    ] = None,
+    stream: Annotated[str, typer.Option(help="The stream's name (with --to).")] = DEFAULT_STREAM,
 ) -> None:
-    """Publish transactions as hourly NDJSON events into the landing zone, closing each day with _SUCCESS."""
+    """Publish transactions as hourly NDJSON events into the landing zone, closing each day with _SUCCESS
+    (or, with --to, as events on a stream that `mlplatform stream consume` lands as the same files)."""
     from mlplatform.demo import SOURCES, load_transactions
     from mlplatform.sources.landing import open_landing_zone
-    from mlplatform.sources.replay import replay
+    from mlplatform.sources.replay import replay, replay_to_stream
 
     if source not in SOURCES:
         raise typer.BadParameter(f"source must be one of {', '.join(SOURCES)}", param_hint="--source")
     settings = Settings.from_env()
+    events = _open_stream(to, stream) if to else None
     tx, _ = load_transactions(source, days, parquet)  # type: ignore[arg-type]
-    zone = open_landing_zone(landing or settings.landing_uri, settings.aws_endpoint_url)
     keys = sorted(tx["TX_DATETIME"].dt.strftime("%Y-%m-%d").unique())
     with progress_bar() as bar:
         task = bar.add_task("replaying days", total=len(keys))
-        counts = replay(tx, zone, keys, speed, on_day=lambda d, n: bar.advance(task))
-    console.print(f"landed {sum(counts.values()):,} events for {len(counts)} days in {landing or settings.landing_uri}")
+        if events is not None:
+            counts = replay_to_stream(tx, events, keys, speed, on_day=lambda d, n: bar.advance(task))
+            where = f"stream {stream} at {to}"
+            events.close()
+        else:
+            zone = open_landing_zone(landing or settings.landing_uri, settings.aws_endpoint_url)
+            counts = replay(tx, zone, keys, speed, on_day=lambda d, n: bar.advance(task))
+            where = landing or settings.landing_uri
+    console.print(f"landed {sum(counts.values()):,} events for {len(counts)} days in {where}")
+
+
+def _open_stream(uri: str, name: str) -> EventStream:
+    """The stream, reachable, or a one-line error naming it."""
+    from redis.exceptions import RedisError
+
+    from mlplatform.stream import open_stream
+
+    try:
+        events = open_stream(uri, name)
+        events.length()
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    except RedisError as error:
+        raise typer.BadParameter(f"event stream {uri} is not reachable: {error}") from None
+    return events
+
+
+@stream_app.command("consume")
+def stream_consume(
+    source: Annotated[
+        str | None, typer.Option("--from", help="The stream's broker (default: MLPLATFORM_EVENT_STREAM).")
+    ] = None,
+    stream: Annotated[str, typer.Option(help="The stream's name.")] = DEFAULT_STREAM,
+    group: Annotated[str, typer.Option(help="The consumer group (one consumer process each).")] = "landing",
+    lateness: Annotated[
+        float, typer.Option(min=0, help="Minutes after a day's end its late events are still accepted.")
+    ] = LATENESS.total_seconds() / 60,
+    until_idle: Annotated[bool, typer.Option(help="Stop once the stream has had nothing new for a second.")] = False,
+    online: Annotated[bool, typer.Option(help="Also write each transaction to the online store.")] = True,
+    batch: Annotated[int, typer.Option(min=1, help="Entries read, staged and acknowledged at a time.")] = 10_000,
+) -> None:
+    """Land the event stream as the landing zone's hourly files and day markers, exactly once per transaction."""
+    import signal
+    from contextlib import ExitStack
+    from datetime import timedelta
+
+    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.online_store import open_online_store
+    from mlplatform.sources.landing import open_landing_zone
+    from mlplatform.stream.consumer import ConsumerBusy, LandingConsumer
+
+    settings = Settings.from_env()
+    uri = source or settings.event_stream
+    if not uri:
+        raise typer.BadParameter("no event stream: pass --from redis://host:6379/0 or set MLPLATFORM_EVENT_STREAM")
+    events = _open_stream(uri, stream)
+    zone = open_landing_zone(settings.landing_uri, settings.aws_endpoint_url)
+    stopping: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # finish the batch in hand, then stop
+        signal.signal(sig, lambda number, frame: stopping.append(number))
+    with ExitStack() as stack:
+        store = stack.enter_context(open_online_store(settings.online_store, REFERENCE)) if online else None
+        state = settings.home / "stream" / f"{group}.sqlite"
+        try:
+            consumer = stack.enter_context(
+                LandingConsumer(events, zone, state, group, timedelta(minutes=lateness), store)
+            )
+        except ConsumerBusy as error:
+            raise typer.BadParameter(str(error)) from None
+        console.print(f"consuming {stream} at {uri} into {settings.landing_uri} (Ctrl-C stops)", highlight=False)
+        report = consumer.run(until_idle=until_idle, stop=lambda: bool(stopping), batch=batch)
+    events.close()
+    quarantined = ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.quarantined.items())) or "none"
+    console.print(
+        f"{report.entries:,} entries: {report.accepted:,} transactions landed, {report.duplicates:,} duplicates "
+        f"dropped, quarantined: {quarantined}; closed {len(report.closed)} days",
+        highlight=False,
+    )
 
 
 @app.command("fraud-api")
@@ -127,9 +222,10 @@ def features_compute(
 
     if engine not in ("duckdb", "spark"):
         raise typer.BadParameter("engine must be 'duckdb' or 'spark'", param_hint="--engine")
-    for path, hint in ((input, "--input"), (labels, "--labels")):
-        if path is not None and not path.exists():
-            raise typer.BadParameter(f"{path} does not exist", param_hint=hint)
+    _parquet(input, "--input", PUBLISHED_COLUMNS + ([] if labels else ["TX_FRAUD"]))
+    if labels is not None:
+        _parquet(labels, "--labels", ["TRANSACTION_ID", "TX_FRAUD"])
+    _writable(output, "--output")
     started = time.perf_counter()
     rows = compute_file(input, output, labels, engine)  # type: ignore[arg-type]
     console.print(f"{rows:,} rows of features ({engine}) in {time.perf_counter() - started:.1f}s -> {output}")
@@ -139,9 +235,9 @@ def features_compute(
 def evaluate_cmd(
     input: Annotated[Path, typer.Option(help="Transactions in the published dataset's schema (Parquet).")],
     train_start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First training day.")],
-    train_days: int = 7,
-    delay_days: int = 7,
-    test_days: int = 7,
+    train_days: Annotated[int, typer.Option(min=1)] = 7,
+    delay_days: Annotated[int, typer.Option(min=0)] = 7,
+    test_days: Annotated[int, typer.Option(min=1)] = 7,
     model: Annotated[str, typer.Option(help="mlp (torch) or logreg (the protocol's baseline).")] = "mlp",
     seed: int = 0,
     predictions_out: Annotated[Path | None, typer.Option(help="Parquet of transaction_id, score.")] = None,
@@ -155,8 +251,9 @@ def evaluate_cmd(
 
     if model not in ("mlp", "logreg"):
         raise typer.BadParameter("model must be 'mlp' or 'logreg'", param_hint="--model")
-    if not input.exists():
-        raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    _parquet(input, "--input", [*PUBLISHED_COLUMNS, "TX_FRAUD"])
+    if predictions_out is not None:
+        _writable(predictions_out, "--predictions-out")
     split = Split(train_start.date(), train_days, delay_days, test_days)
     result = evaluate_file(input, split, model, seed)  # type: ignore[arg-type]
     if predictions_out:
@@ -258,15 +355,10 @@ def demo(
     ] = True,
 ) -> None:
     """Create the sources, run the asset graph over those days and publish each run to main; then serve."""
-    import warnings
-
-    from dagster import BetaWarning
-
     from mlplatform.demo import SOURCES, run_demo
 
     if source not in SOURCES:
         raise typer.BadParameter(f"source must be one of {', '.join(SOURCES)}", param_hint="--source")
-    warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...) is beta
     settings = Settings.from_env()
     with progress_bar() as bar:
         task = bar.add_task("landing events", total=days)
@@ -347,6 +439,58 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
 
 
 @app.command()
+def run(
+    job: Annotated[str, typer.Argument(help="daily, training, models, predictions or serving.")],
+    partition: Annotated[
+        str | None, typer.Option(help="A day (daily, predictions) or a training week's Wednesday (training, models).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="The last partition of a range, run as one run.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON object (the outcome).")] = False,
+) -> None:
+    """Run a job for a partition or range as the sensors launch it, then publish it as the publish sensor does.
+
+    Exit status 0 only when the run succeeded and was published (nothing new to publish counts as published).
+    """
+    import json
+
+    from assets.definitions import build_definitions
+    from assets.publishing import Effects
+    from assets.runs import ensure_dagster_home, partition_range, run_and_publish
+    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.online_store import open_online_store
+    from mlplatform.tracking import Tracking
+
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    try:
+        first, last = partition_range(defs, job, partition, to)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="JOB/--partition/--to") from None
+    instance = ensure_dagster_home(settings)
+    with open_online_store(settings.online_store, REFERENCE) as store:
+        effects = Effects(store, settings.bentoml_home, Tracking.of(settings))
+        outcome = run_and_publish(defs, instance, open_lake(settings.lake), job, first, last, effects=effects)
+    counted = {
+        asset: {k: v for k, v in counts.items() if k in ("rows_in", "accepted", "quarantined")}
+        for asset, counts in outcome.counts.items()
+        if "rows_in" in counts
+    }
+    if json_output:
+        keys = ("run_id", "success", "published", "commit", "error")
+        print(json.dumps({**{k: getattr(outcome, k) for k in keys}, "assets": counted}))
+    else:
+        state = "published" if outcome.published else "not published"
+        span = f" {first}..{last}" if first != last else f" {first}" if first else ""
+        console.print(f"{job}{span}: run {outcome.run_id} {'succeeded' if outcome.success else 'failed'}, {state}")
+        if outcome.commit:
+            console.print(f"main is now {outcome.commit} ({outcome.changed_paths} paths changed)")
+        if outcome.error:
+            console.print(f"[red]{outcome.error}[/]", highlight=False, soft_wrap=True)
+    if not (outcome.success and outcome.published):
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(min=1, max=65_535, help="Not 3000: the Dagster UI's.")] = 3100,
     host: Annotated[str, typer.Option(help="0.0.0.0 to accept other machines.")] = "127.0.0.1",
@@ -383,6 +527,29 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65_535)] = 3000) -> None:
     os.execve(tools / "dagster", args, env)
 
 
+PUBLISHED_COLUMNS = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT"]
+
+
+def _parquet(path: Path, hint: str, columns: list[str]) -> None:
+    """A readable Parquet file holding `columns`, or a one-line error naming the option."""
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} does not exist", param_hint=hint)
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # pyarrow says "Parquet magic bytes not found", among others
+        raise typer.BadParameter(f"{path} is not a Parquet file", param_hint=hint) from None
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise typer.BadParameter(f"{path} lacks the column(s) {', '.join(missing)}", param_hint=hint)
+
+
+def _writable(path: Path, hint: str) -> None:
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"the folder {path.parent} does not exist", param_hint=hint)
+
+
 def _lake() -> Lake:
     return open_lake(Settings.from_env().lake)
 
@@ -392,5 +559,22 @@ def _when(epoch: float) -> str:
 
 
 def main() -> None:
+    """The console script: an error is one line and exit status 1 (MLPLATFORM_DEBUG=1 shows the traceback)."""
     telemetry.off()
-    app()
+    # Dagster flags parameters the platform relies on (backfill policies, data versions) as beta.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta")
+    try:
+        code = app(standalone_mode=False)  # errors come back here, to be said in one line
+    except typer.Abort:
+        console.print("[red]aborted[/]")
+        sys.exit(130)
+    except TyperException as error:  # usage: a bad option or value, named by click
+        console.print(f"[red]error:[/] {error.format_message()}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(error, "exit_code", 2))
+    except Exception as error:
+        if os.environ.get("MLPLATFORM_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

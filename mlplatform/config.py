@@ -60,6 +60,7 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifact_root: str  # "" = the tracking server decides
     online_store: str
+    event_stream: str  # "" = transactions land as files only (no broker)
     serving_token: str  # "" = scoring calls need no token
     champion_poll_seconds: float  # how often the service looks for a new champion
     serving_model: ModelSource
@@ -91,6 +92,7 @@ class Settings:
             mlflow_tracking_uri=tracking or f"sqlite:///{embedded / 'mlflow.db'}",
             mlflow_artifact_root="" if tracking else (embedded / "artifacts").as_uri(),
             online_store=env.get("MLPLATFORM_ONLINE_STORE", f"sqlite:///{home / 'online.db'}"),
+            event_stream=env.get("MLPLATFORM_EVENT_STREAM", ""),
             serving_token=env.get("MLPLATFORM_SERVING_TOKEN", ""),
             champion_poll_seconds=_number(env, "MLPLATFORM_CHAMPION_POLL_SECONDS", 5.0),
             serving_model=_choice(env, "MLPLATFORM_SERVING_MODEL", ("auto", "registry", "bento")),

@@ -49,4 +49,6 @@ def export_model(database: Path, model: str, days: list[str]) -> dict[str, pd.Da
     finally:
         con.close()
     stamp = pd.to_datetime(frame.pop("partition_date")).dt.strftime("%Y-%m-%d")
-    return {day: frame[stamp == day].reset_index(drop=True) for day in days}
+    # dbt returns rows in no set order: sorted by every column, a rerun on the same inputs writes the same bytes.
+    ordered = frame.sort_values(list(frame.columns), kind="stable", na_position="last")
+    return {day: ordered[stamp.loc[ordered.index] == day].reset_index(drop=True) for day in days}

@@ -228,6 +228,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
     models: list[dict[str, object]] = []
     success = True
     store = open_online_store(settings.online_store, REFERENCE)
+    tracking = Tracking.of(settings)
     try:
         settings = replace(settings, fraud_api_url=api.url, fraud_api_token=token)
         defs = build_definitions(settings)
@@ -237,7 +238,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
         def stage(job: str, first: str, last: str) -> RunOutcome:
             started = time.perf_counter()
             outcome = run_and_publish(
-                defs, instance, lake, job, first, last, effects=Effects(store, settings.bentoml_home)
+                defs, instance, lake, job, first, last, effects=Effects(store, settings.bentoml_home, tracking)
             )
             timings[job] = timings.get(job, 0.0) + time.perf_counter() - started
             runs.append(outcome)

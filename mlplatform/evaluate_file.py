@@ -35,6 +35,13 @@ def evaluate_file(input_path: Path, split: Split, model: ModelKind = "mlp", seed
     labels = frauds.assign(label=1, known_at=pd.Timestamp.min)
     rows = build(features, labels, split)
     train_rows, test_rows = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    if train_rows.empty or test_rows.empty or not train_rows["label"].any():
+        first, last = (tx["TX_DATETIME"].min(), tx["TX_DATETIME"].max()) if len(tx) else ("none", "none")
+        raise ValueError(
+            f"{input_path} has {len(train_rows)} training rows ({int(train_rows['label'].sum())} frauds) and "
+            f"{len(test_rows)} test rows for a split starting {split.train_start} (its transactions near it: "
+            f"{first} .. {last}); choose a training start with frauds in the window and days after it"
+        )
     scorer = train(model, train_rows, seed)
     scored = test_rows.assign(
         score=scorer.score(test_rows), day=(test_rows["tx_datetime"] - pd.Timestamp(split.train_start)).dt.days

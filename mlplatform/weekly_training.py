@@ -1,8 +1,9 @@
 """One week's model: train the MLP and the baseline, evaluate both and the champion, register, decide.
 
 The training set's test window is scored by the challenger, the logistic baseline trained on the
-same rows, and the champion in force on the challenger's decision day; the promotion rule then
-moves `champion` only for a winner.
+same rows, and the champion in force on the challenger's decision day; the promotion rule decides,
+and the decision is written in the week's model card. Publishing the run applies it to the registry
+(`promote_published`), so a run that fails or is never published leaves the champion as it was.
 """
 
 from __future__ import annotations
@@ -133,8 +134,15 @@ def train_week(
             tags={**tags, "training_set_sha256": digest, "mlflow.source.git.commit": tags.get("code_version", "")},
         ),
     )
+    # The decision is recorded; the alias moves only when the run is published (assets/publishing.py).
     decision = decide(policy, ours, base, theirs)
-    if decision.promote:
-        promote(tracking, record)
-        record = version(tracking, record.version)
     return WeekResult(record, decision, ours, base, champion, theirs, figures)
+
+
+def promote_published(tracking: Tracking, card: pd.DataFrame) -> bool:
+    """Applies a published model card's decision: its version becomes champion from its decision day (idempotent)."""
+    row = card.iloc[0]
+    if not bool(row["promoted"]):
+        return False
+    promote(tracking, version(tracking, str(row["model_version"])))
+    return True

@@ -12,7 +12,7 @@ from mlplatform.config import Settings
 from resources.dbt import dbt_resource
 from resources.io_manager import LakeIOManager
 from resources.lake import LakeResource
-from resources.online_store import BentoStoreResource, OnlineStoreResource
+from resources.online_store import BentoStoreResource, OnlineStoreResource, WorkspaceResource
 from resources.sources import FraudApiResource, LandingZoneResource, SourceDatabaseResource
 from resources.tracking import MlflowResource
 
@@ -25,6 +25,7 @@ __all__ = [
     "MlflowResource",
     "OnlineStoreResource",
     "SourceDatabaseResource",
+    "WorkspaceResource",
     "build_resources",
 ]
 
@@ -62,6 +63,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "mlflow": MlflowResource(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
         ),
+        "workspace": WorkspaceResource(root=str(settings.home / "work")),
         "bento_store": BentoStoreResource(home=str(settings.bentoml_home)),
         "online_store": OnlineStoreResource(uri=_secret("MLPLATFORM_ONLINE_STORE", settings.online_store)),
         "fraud_api": FraudApiResource(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 import pandas as pd
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 
 from mlplatform.lake import PathNotFound
 from mlplatform.lake.tables import read_table, table_path, write_partitions
@@ -11,6 +14,13 @@ from mlplatform.lake.wap import open_run_branch
 from resources.lake import LakeResource
 
 Frames = dict[str, pd.DataFrame]
+READS = "lake_reads"  # metadata key: the lake paths a step read (its inputs' partitions, or what it read itself)
+_READS: dict[tuple[str, str], set[str]] = defaultdict(set)  # (run id, step key) -> paths read by this process
+
+
+def note_reads(run_id: str, step_key: str, paths: Iterable[str]) -> None:
+    """Records lake paths a step read; the IO manager attaches them to the step's outputs."""
+    _READS[(run_id, step_key)].update(paths)
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -34,6 +44,9 @@ class LakeIOManager(ConfigurableIOManager):
             lake, branch, context.asset_key.path, {key: frames[key] for key in keys}, {"run_id": context.run_id}
         )
         context.add_output_metadata({"branch": branch, "commit_id": commit_id, "schema": stored[keys[0]].schema})
+        reads = _READS.get((context.run_id, context.step_key))
+        if reads:  # publishing refuses the run if main changed any of them meanwhile (wap.publish)
+            context.add_output_metadata({READS: MetadataValue.json(sorted(reads))})
         for key, table in stored.items():
             # Per partition, so a range run still records each partition's own path, rows and hash.
             context.step_context.add_asset_metadata(
@@ -53,6 +66,7 @@ class LakeIOManager(ConfigurableIOManager):
         commit = lake.resolve(branch)  # every partition from one commit, recorded on each frame
         key = context.asset_key
         if not context.has_asset_partitions:
+            note_reads(context.step_context.run_id, context.step_context.step.key, [table_path(key.path, None)])
             return _tagged(read_table(lake, commit, table_path(key.path, None)), commit)
         paths = {pk: table_path(key.path, pk) for pk in context.asset_partition_keys}
         missing = [pk for pk, path in paths.items() if not lake.exists(commit, path)]
@@ -62,6 +76,7 @@ class LakeIOManager(ConfigurableIOManager):
                 f"{key.to_user_string()} partitions {missing[0]}..{missing[-1]} ({len(missing)}): "
                 "materialize and publish them first",
             )
+        note_reads(context.step_context.run_id, context.step_context.step.key, paths.values())
         return {pk: _tagged(read_table(lake, commit, path), commit) for pk, path in paths.items()}
 
 

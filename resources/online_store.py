@@ -22,3 +22,15 @@ class BentoStoreResource(ConfigurableResource):
 
     def path(self) -> Path:
         return Path(self.home)
+
+
+class WorkspaceResource(ConfigurableResource):
+    """Scratch space of runs (MLPLATFORM_HOME/work/<run id>): removed after a run succeeds, kept a week after
+    a failure (retention with the run's branch)."""
+
+    root: str
+
+    def run_dir(self, run_id: str) -> Path:
+        path = Path(self.root) / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -14,6 +14,7 @@ from mlplatform.demo import RunningServer, create_app, new_token, prepare, serve
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import LocalLake
 from mlplatform.online_store import open_online_store
+from mlplatform.tracking import Tracking
 from resources import build_resources
 
 
@@ -79,7 +80,8 @@ class PlatformEnv:
 
     def publish(self, instance: DagsterInstance, run_id: str):
         with open_online_store(self.settings.online_store, REFERENCE) as store:
-            return publish_run(instance, run_id, self.lake, Effects(store, self.settings.bentoml_home))
+            effects = Effects(store, self.settings.bentoml_home, Tracking.of(self.settings))
+            return publish_run(instance, run_id, self.lake, effects)
 
 
 def make_env(root: Path, days: int) -> PlatformEnv:

@@ -100,3 +100,97 @@ def test_demo_from_the_console_script(tmp_path):
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
     log = subprocess.run([exe, "lake", "log"], env=env, capture_output=True, text=True, timeout=120).stdout
     assert head.id[:12] in log and "Publish run" in log
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str]:
+    """The console script's entry point, in this process: its exit status and what it printed."""
+    import sys
+
+    from mlplatform.cli import main
+
+    argv = sys.argv
+    sys.argv = ["mlplatform", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+HANDBOOK = str(handbook_path())
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["simulate", "--out", "sim", "--days", "-1"], "'--days'"),
+        (["simulate", "--out", "sim", "--radius", "0"], "radius must be positive"),
+        (["lake", "log", "nosuchref"], "no branch, tag or commit named 'nosuchref'"),
+        (["lake", "diff", "main", "nope"], "'nope'"),
+        (["lake", "show", "main", "nothing/here"], "nothing at 'nothing/here'"),
+        (["lineage", "--transaction", "5", "--ref", "nope"], "'nope'"),
+        (["features", "compute", "--input", "missing.parquet", "--output", "o.parquet"], "does not exist"),
+        (["features", "compute", "--input", __file__, "--output", "o.parquet"], "is not a Parquet file"),
+        (["features", "compute", "--input", HANDBOOK, "--output", "no/such/folder/o.parquet"], "does not exist"),
+        (["evaluate", "--input", HANDBOOK, "--train-start", "yesterday"], "'--train-start'"),
+        (["demo", "--days", "0"], "'--days'"),
+        (["fraud-api", "--port", "99999"], "'--port'"),
+        (["run", "nojob"], "no job 'nojob'"),
+        (["run", "daily"], "needs --partition"),
+        (["run", "models", "--partition", "2018-04-05"], "not a partition of the models job"),
+        (["stream", "consume"], "no event stream: pass --from"),
+        (["stream", "consume", "--from", "kafka://broker:9092"], "expected an event stream URI"),
+        (["replay", "--to", "redis://127.0.0.1:1/0"], "event stream redis://127.0.0.1:1/0 is not reachable"),
+        (["bogus"], "No such command"),
+    ],
+)
+def test_a_bad_call_is_one_line_and_a_non_zero_exit(home, monkeypatch, capsys, args, says):
+    monkeypatch.chdir(home)
+    code, output = run_main(args, capsys)
+    assert code != 0
+    assert output.strip().count("\n") == 0, output  # one line, never a traceback
+    assert output.startswith("error:") and says in output
+
+
+def test_a_missing_column_is_named(home, monkeypatch, capsys):
+    monkeypatch.chdir(home)
+    pd.DataFrame({"TRANSACTION_ID": [1]}).to_parquet(home / "thin.parquet")
+    code, output = run_main(["evaluate", "--input", "thin.parquet", "--train-start", "2018-07-25"], capsys)
+    assert code == 2 and "lacks the column(s) TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD" in output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+def test_run_publishes_and_a_rerun_of_unchanged_inputs_publishes_nothing_new(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tests.platform_env import make_env
+
+    env = make_env(tmp_path / "home", days=1)
+    env.start_api()
+    try:
+        for name, value in {
+            "MLPLATFORM_HOME": str(env.settings.home),
+            "MLPLATFORM_FRAUD_API_URL": env.settings.fraud_api_url,
+            "MLPLATFORM_FRAUD_API_TOKEN": env.settings.fraud_api_token,
+        }.items():
+            monkeypatch.setenv(name, value)
+        first_code, first = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
+        again_code, again = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
+    finally:
+        env.stop_api()
+    assert first_code == 0, first
+    outcome = json.loads(first.strip().splitlines()[-1])
+    assert outcome["success"] and outcome["published"] and len(outcome["commit"]) == 64 and not outcome["error"]
+    counts = outcome["assets"]["raw_transactions"]
+    assert counts["rows_in"] == counts["accepted"] + counts["quarantined"] > 9_000
+    # The same day again: every table (dbt's included) has the same bytes, so nothing new is published,
+    # and that is a success.
+    assert again_code == 0, again
+    repeated = json.loads(again.strip().splitlines()[-1])
+    assert repeated["success"] and repeated["published"] and repeated["commit"] == ""
+    assert env.lake.resolve("main") == outcome["commit"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlplatform.features.definitions import FeatureSet, WindowFeature
 from mlplatform.features.online import OnlineEngine, replay, transactions
-from mlplatform.online_store import open_online_store
+from mlplatform.online_store import OnlineStore, open_online_store
 
 TOLERANCE = 1e-9
 
@@ -49,14 +49,18 @@ def check(
     transactions_by_day: dict[str, pd.DataFrame],
     reports_by_day: dict[str, pd.DataFrame],
     offline_by_day: dict[str, pd.DataFrame],
+    store: OnlineStore | None = None,
 ) -> list[DayParity]:
-    """Replays the days of `offline_by_day` in order, after loading every earlier day given as history."""
+    """Replays the days of `offline_by_day` in order, after loading every earlier day given as history (or on
+    `store`, which holds the earlier days already, e.g. as the stream's consumer wrote them)."""
     days = sorted(offline_by_day)
-    store = open_online_store("memory://", features)
+    filled = store is not None
+    store = store if store is not None else open_online_store("memory://", features)
     engine = OnlineEngine(features, store)
     history = [d for d in transactions_by_day if d < days[0]]
-    if history:
+    if history and not filled:
         store.write(transactions(pd.concat([transactions_by_day[d] for d in history]), store.entities))
+    if history:
         earlier = pd.concat([reports_by_day[d] for d in reports_by_day if d < days[0]])
         engine.label(earlier["transaction_id"].to_numpy(np.int64), _us(earlier["reported_at"]))
     results = []

@@ -36,7 +36,11 @@ _SOURCE_FILES_KEY = b"mlplatform.source_files"
 
 
 def to_parquet(df: pd.DataFrame) -> bytes:
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    """The frame's data as Parquet; of its `attrs` only the source files are kept. (pyarrow would store them
+    all, and a frame inherits attrs such as the lake commit it was read at: equal data must give equal bytes.)"""
+    bare = df.copy(deep=False)
+    bare.attrs = {}
+    table = pa.Table.from_pandas(bare, preserve_index=False)
     if df.attrs.get(SOURCE_FILES):
         metadata = {**(table.schema.metadata or {}), _SOURCE_FILES_KEY: json.dumps(df.attrs[SOURCE_FILES]).encode()}
         table = table.replace_schema_metadata(metadata)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from mlplatform.lake.base import MAIN, Commit, Lake, RefNotFound
+from mlplatform.lake.base import MAIN, Commit, Lake, LakeError, RefNotFound
 
 RUN_PREFIX = "runs/"
 
@@ -28,11 +30,32 @@ class Publication:
     changed_paths: int
 
 
-def publish(lake: Lake, run_id: str, metadata: dict[str, str]) -> Publication | None:
+class StaleInputs(LakeError):
+    """The run read data that main has changed since: what it computed is out of date."""
+
+    def __init__(self, run_id: str, paths: list[str]) -> None:
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        super().__init__(
+            f"run {run_id} read {len(paths)} table(s) that main changed since it started ({shown}): "
+            "run it again on today's main; its branch is kept"
+        )
+        self.paths = paths
+
+
+def base_commit(lake: Lake, run_id: str) -> str:
+    """The commit of main the run's branch started from (its newest commit not written by the run)."""
+    for commit in lake.log(run_branch(run_id), limit=1_000):
+        if commit.metadata.get("run_id") != run_id or commit.metadata.get("asset_key") is None:
+            return commit.id
+    raise LakeError(f"the branch of run {run_id} has no base within 1,000 commits")
+
+
+def publish(lake: Lake, run_id: str, metadata: dict[str, str], reads: set[str] | None = None) -> Publication | None:
     """Merges the run's branch into main in one commit and deletes it (None if there is no branch).
 
-    Raises MergeConflict, leaving main and the branch untouched, when another run published
-    different content to the same paths since this run started.
+    Raises StaleInputs when main changed a table the run read (`reads`) and did not write since the run
+    started, and MergeConflict when another run published different content to the same paths; either
+    way main and the branch are left untouched.
     """
     branch = run_branch(run_id)
     try:
@@ -42,6 +65,12 @@ def publish(lake: Lake, run_id: str, metadata: dict[str, str]) -> Publication | 
     if head.metadata.get("run_id") != run_id:  # the branch holds no commit of this run
         lake.delete_branch(branch)
         return Publication(run_id, None, 0)
+    if reads:
+        base = base_commit(lake, run_id)
+        written = {c.path for c in lake.diff(base, branch)}
+        stale = sorted((reads - written) & {c.path for c in lake.diff(base, MAIN)})
+        if stale:
+            raise StaleInputs(run_id, stale)
     commit = lake.merge(branch, MAIN, message=f"Publish run {run_id}", metadata={"run_id": run_id, **metadata})
     lake.delete_branch(branch)
     return Publication(run_id, commit, len(lake.diff(commit.parents[0], commit.id)))
@@ -56,3 +85,16 @@ def expire_run_branches(lake: Lake, older_than_seconds: float, now: float | None
             lake.delete_branch(name)
             removed.append(name)
     return removed
+
+
+def expire_folders(root: Path, older_than_seconds: float, now: float | None = None) -> list[Path]:
+    """Retention of runs' scratch folders (kept after a failure for inspection): removes those not touched since."""
+    now = time.time() if now is None else now
+    old = (
+        [p for p in sorted(root.iterdir()) if p.is_dir() and now - p.stat().st_mtime > older_than_seconds]
+        if root.exists()
+        else []
+    )
+    for folder in old:
+        shutil.rmtree(folder)
+    return old

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from mlplatform.lake import Lake
 from mlplatform.lake.tables import SOURCE_FILES
 from mlplatform.scoring_log import DATASET as SCORING_LOGS
 from mlplatform.sources.landing import LandingZone
@@ -16,20 +19,23 @@ from mlplatform.sources.validation import Field, RecordChecker, Validated
 MAX_AMOUNT = 1e9
 EARLIEST, LATEST = pd.Timestamp("2000-01-01"), pd.Timestamp("2100-01-01")
 
+AMOUNT = (0.0, MAX_AMOUNT)
+TIME = (EARLIEST, LATEST)
+
 TRANSACTION_FIELDS = [
     Field("transaction_id", "int"),
-    Field("tx_datetime", "datetime"),
+    Field("tx_datetime", "datetime", *TIME),
     Field("customer_id", "int"),
     Field("terminal_id", "int"),
-    Field("tx_amount", "float", non_negative=True),
+    Field("tx_amount", "float", *AMOUNT),
 ]
 CUSTOMER_FIELDS = [
     Field("customer_id", "int"),
     Field("x", "float"),
     Field("y", "float"),
-    Field("mean_amount", "float", non_negative=True),
-    Field("std_amount", "float", non_negative=True),
-    Field("mean_nb_tx_per_day", "float", non_negative=True),
+    Field("mean_amount", "float", *AMOUNT),
+    Field("std_amount", "float", *AMOUNT),
+    Field("mean_nb_tx_per_day", "float", 0.0),
     Field("name", "str"),
     Field("email", "str"),
     Field("card_number", "str"),
@@ -39,23 +45,21 @@ FRAUD_REPORT_FIELDS = [
     Field("report_id", "str"),
     Field("transaction_id", "int"),
     Field("customer_id", "int"),
-    Field("tx_datetime", "datetime"),
-    Field("reported_at", "datetime"),
+    Field("tx_datetime", "datetime", *TIME),
+    Field("reported_at", "datetime", *TIME),
 ]
-
-
 SCORING_LOG_FIELDS = [
     Field("request_id", "str"),
     Field("received_at", "datetime"),
     Field("transaction_id", "int"),
-    Field("tx_datetime", "datetime"),
+    Field("tx_datetime", "datetime", *TIME),
     Field("customer_id", "int"),
     Field("terminal_id", "int"),
-    Field("tx_amount", "float", non_negative=True),
+    Field("tx_amount", "float", *AMOUNT),
     Field("features", "json"),
-    Field("score", "float", non_negative=True),
+    Field("score", "float", 0.0, 1.0),
     Field("model_version", "str"),
-    Field("latency_ms", "float", non_negative=True),
+    Field("latency_ms", "float", 0.0),
 ]
 
 
@@ -65,9 +69,14 @@ def day_window(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def ingest_transactions(
-    zone: LandingZone, day: str, customers: np.ndarray | pd.Series, terminals: np.ndarray | pd.Series
+    zone: LandingZone,
+    day: str,
+    customers: np.ndarray | pd.Series,
+    terminals: np.ndarray | pd.Series,
+    published: pd.Series | None = None,
 ) -> Validated:
-    """The landed transactions of `day`, checked against the known customers and terminals."""
+    """The landed transactions of `day`, checked against the known customers and terminals and against the
+    ids already published (`published`: transaction id -> the day that holds it)."""
     files = [(key, zone.get(key)) for key in zone.day_files(day)]
     check = RecordChecker.from_ndjson(files, TRANSACTION_FIELDS)
     frame = check.frame
@@ -75,11 +84,27 @@ def ingest_transactions(
     check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")
     check.require(frame["customer_id"].isin(customers), "unknown customer_id")
     check.require(frame["terminal_id"].isin(terminals), "unknown terminal_id")
+    if published is not None and len(published):
+        earlier = frame["transaction_id"].map(published)
+        check.require(earlier.isna(), "duplicate transaction_id: published on " + earlier.fillna("").astype(str))
     check.unique("transaction_id")
     result = check.result()
     # Kept with the partition: keys in the landing zone, so equal data gives equal bytes wherever the zone is.
     result.accepted.attrs[SOURCE_FILES] = [key for key, _ in files]
     return result
+
+
+def published_ids(lake: Lake, ref: str, before: str) -> tuple[pd.Series, list[str]]:
+    """Transaction id -> the day holding it, over every raw_transactions partition at `ref` before `before`;
+    and the paths read."""
+    parts, paths = [], []
+    for path in lake.list(ref, "tables/raw_transactions/"):
+        day = path.split("date=")[1][:10]
+        if day < before:
+            ids = pq.read_table(io.BytesIO(lake.get(ref, path)), columns=["transaction_id"]).column(0)
+            parts.append(pd.Series(day, index=ids.to_numpy(), dtype=object))
+            paths.append(path)
+    return (pd.concat(parts) if parts else pd.Series(dtype=object)), paths
 
 
 def ingest_scoring_logs(zone: LandingZone, day: str) -> Validated:
@@ -89,7 +114,6 @@ def ingest_scoring_logs(zone: LandingZone, day: str) -> Validated:
     frame = check.frame
     start, end = day_window(day)
     check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")
-    check.require(frame["score"] <= 1, "invalid value: score above 1")
     check.unique("request_id")
     result = check.result()
     result.accepted.attrs[SOURCE_FILES] = [key for key, _ in files]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlplatform.features.asof import FeatureView, point_in_time_join
 
@@ -30,6 +31,7 @@ def _data(seed=0, n_spine=3_000, n_view=20_000, entities=200):
     return pd.concat([spine, exact], ignore_index=True), view
 
 
+@pytest.mark.slow
 def test_latest_value_at_or_before_never_after_and_row_count_preserved():
     spine, view = _data()
     out = point_in_time_join(spine, "ts", [FeatureView("cust", view, "customer_id", "ts", ("f",))])

@@ -78,6 +78,7 @@ def test_ties_are_time_based(computed, weeks):
     assert (groups == 1).all()
 
 
+@pytest.mark.slow
 def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks):
     events = weeks.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
@@ -97,6 +98,7 @@ def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks):
     assert not before.loc[events.loc[later, "transaction_id"]].equals(after.loc[events.loc[later, "transaction_id"]])
 
 
+@pytest.mark.slow
 def test_a_day_computed_with_its_history_equals_the_full_computation(weeks):
     events = weeks.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]

@@ -15,6 +15,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 from typer.testing import CliRunner
 
+from assets.publishing import Effects, apply_published_promotions, publish_run
 from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN
@@ -184,3 +185,26 @@ def test_lineage_command_prints_the_chain_to_source_files(platform, monkeypatch)
     assert recorded == open_landing_zone(env.settings.landing_uri).day_files(record.train_start)
     landed = env.settings.landing_uri + f"/transactions/date={record.train_start}/"
     assert landed in out.output
+
+
+def test_the_champion_moves_only_when_its_run_is_published(platform):
+    """Issue 12: the alias once moved inside the step, before the run's check was recorded and published."""
+    env, instance, tracking, _ = platform
+    client = tracking.client()
+    before = str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    lifted = model_config(promotion_margin=-1.0, baseline_margin=-1.0)
+    run = env.run_job("models", WEEK2, instance, run_config=lifted)  # a winner, decided...
+    passed, decision = check_result(instance, run.run_id)
+    assert run.success and passed and decision["champion_from"] == "2018-05-09"
+    newest = max(int(r.version) for r in versions(tracking))
+    # ... but the run is not published (a kill -9 after training, or a failed publish): nothing changed.
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == before
+    assert next(r for r in versions(tracking) if int(r.version) == newest).champion_from is None
+    # Publishing stops after the merge, before its effects (a crash, the registry down): still unchanged...
+    publish_run(instance, run.run_id, env.lake, Effects())
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == before
+    # ... until the catch-up applies what main holds, once.
+    assert apply_published_promotions(env.lake, tracking) == [str(newest)]
+    assert apply_published_promotions(env.lake, tracking) == []
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == str(newest)
+    assert champion_on(tracking, "2018-05-09").version == str(newest)

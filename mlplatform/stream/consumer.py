@@ -1,0 +1,338 @@
+"""Lands the event stream as the landing zone's files, exactly once per transaction id.
+
+The consumer reads its group's entries in stream order and decides each one from what came before it in
+the stream, never from how entries were batched, so any crash and restart gives the same decisions:
+
+- an event is staged (a durable SQLite file beside the consumer) unless it is malformed, late or a
+  conflicting duplicate, which go to the stream's quarantine with the reason; an identical duplicate (a
+  producer's retry) is dropped and counted;
+- a day is closed once the watermark passes its end: the latest event time minus `lateness`, or a
+  producer's punctuation (`{"watermark": "<time>"}`, which the replay sends at each day's end). An event
+  of a closed day is late.
+
+Each batch is staged and its position recorded in one SQLite transaction, then its hours' files are
+rewritten from the staging state (a file is always every staged event of its hour, in stream order), then
+the entries are acknowledged; a closed day gets its `_SUCCESS` marker after its last file. Entries are
+acknowledged only after they are durably staged; on restart, unacknowledged entries are claimed again and
+those already staged are only acknowledged. The hourly files are what `mlplatform replay` writes for the
+same events, byte for byte (`hour_file`), so the landing-zone sensor and everything downstream are unchanged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+import orjson
+import pandas as pd
+
+from mlplatform.online_store import OnlineStore
+from mlplatform.sources.landing import LandingZone
+from mlplatform.sources.replay import EVENT_FIELDS, hour_file, hour_key, success_key, success_marker
+from mlplatform.stream import LATENESS, Entry, EventStream, entry_order
+
+QUARANTINE = "quarantine/transactions"
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+_INT64 = 2**63
+_QUARANTINE_HOUR = -1  # the dirty mark of a day's quarantine file
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY, transaction_id INTEGER NOT NULL UNIQUE, tx_datetime TEXT NOT NULL,
+  customer_id INTEGER NOT NULL, terminal_id INTEGER NOT NULL, tx_amount REAL NOT NULL,
+  day TEXT NOT NULL, hour INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_hour ON events (day, hour);
+CREATE TABLE IF NOT EXISTS rejected (stream_id TEXT PRIMARY KEY, ms INTEGER, seq INTEGER, day TEXT, reason TEXT,
+  payload TEXT);
+CREATE TABLE IF NOT EXISTS days (day TEXT PRIMARY KEY, closed INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS dirty (day TEXT, hour INTEGER, PRIMARY KEY (day, hour));
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class ConsumerBusy(RuntimeError):
+    pass
+
+
+@dataclass
+class ConsumeReport:
+    entries: int = 0  # entries handled (each once, whatever the restarts)
+    accepted: int = 0
+    duplicates: int = 0  # identical redeliveries of a staged event, dropped
+    quarantined: dict[str, int] = field(default_factory=dict)  # reason kind -> count
+    closed: list[str] = field(default_factory=list)  # days closed by this run
+
+
+class _Event(NamedTuple):
+    transaction_id: int
+    tx_datetime: str
+    customer_id: int
+    terminal_id: int
+    tx_amount: float
+
+    @property
+    def day(self) -> str:
+        return self.tx_datetime[:10]
+
+
+def parse_event(payload: object) -> _Event | str:
+    """The event, or why it is malformed."""
+    if not isinstance(payload, dict):
+        return "not a JSON object"
+    if set(payload) != set(EVENT_FIELDS):
+        missing, extra = set(EVENT_FIELDS) - set(payload), set(payload) - set(EVENT_FIELDS)
+        return "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(sorted(missing))}" if missing else "",
+                f"unexpected {', '.join(sorted(extra))}" if extra else "",
+            )
+            if part
+        )
+    for name in ("transaction_id", "customer_id", "terminal_id"):
+        value = payload[name]
+        if type(value) is not int or not -_INT64 <= value < _INT64:
+            return f"{name} is not a 64-bit integer"
+    stamp, amount = payload["tx_datetime"], payload["tx_amount"]
+    if not isinstance(stamp, str) or not _TIME.fullmatch(stamp):
+        return "tx_datetime is not YYYY-MM-DDTHH:MM:SS"
+    try:
+        datetime.fromisoformat(stamp)
+    except ValueError:
+        return "tx_datetime is not a valid time"
+    if type(amount) not in (int, float) or not math.isfinite(amount):
+        return "tx_amount is not a finite number"
+    return _Event(payload["transaction_id"], stamp, payload["customer_id"], payload["terminal_id"], float(amount))
+
+
+class LandingConsumer:
+    """One consumer of `group` (a second one on the same state file is refused)."""
+
+    def __init__(
+        self,
+        stream: EventStream,
+        zone: LandingZone,
+        state_path: Path,
+        group: str = "landing",
+        lateness: timedelta = LATENESS,
+        online_store: OnlineStore | None = None,
+        on_landed: Callable[[Sequence[Entry], float], None] | None = None,
+    ) -> None:
+        self.stream, self.zone, self.group, self.lateness = stream, zone, group, lateness
+        self.online_store, self.on_landed = online_store, on_landed
+        self.consumer = f"{group}-consumer"
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(state_path.with_name(state_path.name + ".lock"), "w")  # noqa: SIM115 - held until close
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise ConsumerBusy(f"another consumer is running on {state_path}") from None
+        self.db = sqlite3.connect(state_path, isolation_level=None)
+        self.db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+        state = dict(self.db.execute("SELECT key, value FROM state").fetchall())
+        self._last = entry_order(state.get("last_id", "0-0"))
+        self._event_watermark = state.get("event_watermark", "")
+        self._punctuation = state.get("punctuation", "")
+        self._horizon = self._horizon_day()
+        self.report = ConsumeReport()
+
+    # ----- the loop -----------------------------------------------------------------------------------------
+    def run(
+        self, until_idle: bool = False, stop: Callable[[], bool] = lambda: False, batch: int = 10_000
+    ) -> ConsumeReport:
+        """Consumes until `stop()` (or, with `until_idle`, until the stream has nothing new for a second)."""
+        self.stream.ensure_group(self.group)
+        self._land()  # what a killed predecessor staged but did not write yet
+        while entries := self.stream.pending(self.group, self.consumer, batch):
+            self.handle(entries)
+        while not stop():
+            entries = self.stream.read(self.group, self.consumer, batch, block_ms=1_000 if until_idle else 200)
+            if entries:
+                self.handle(entries)
+            elif until_idle:
+                break
+        return self.report
+
+    def handle(self, entries: Sequence[Entry]) -> None:
+        """Stages one batch, writes its files, then acknowledges it."""
+        fresh = (
+            list(entries)
+            if entry_order(entries[0][0]) > self._last
+            else [e for e in entries if entry_order(e[0]) > self._last]
+        )
+        if fresh:
+            self._stage(fresh)
+        self._land()
+        if self.on_landed is not None:
+            self.on_landed(entries, time.time())
+        self.stream.ack(self.group, [e[0] for e in entries])
+
+    # ----- deciding and staging ---------------------------------------------------------------------------
+    def _stage(self, entries: Sequence[Entry]) -> None:
+        parsed = [(entry_id, payload, _loads(payload)) for entry_id, payload in entries]
+        ids = [obj.get("transaction_id") for *_, obj in parsed if isinstance(obj, dict)]
+        known = self._staged([i for i in ids if type(i) is int])
+        accepted: list[_Event] = []
+        rejected: list[tuple[str, str | None, str, bytes]] = []
+        days: set[str] = set()
+        for entry_id, payload, obj in parsed:
+            self.report.entries += 1
+            if obj is _NOT_JSON:
+                rejected.append((entry_id, None, "malformed event: not JSON", payload))
+                continue
+            if isinstance(obj, dict) and set(obj) == {"watermark"}:
+                self._punctuate(obj["watermark"], entry_id, payload, rejected, days)
+                continue
+            event = parse_event(obj)
+            if isinstance(event, str):
+                rejected.append((entry_id, _day_of(obj), f"malformed event: {event}", payload))
+                continue
+            first = known.get(event.transaction_id)
+            if first is not None:  # staged before (a closed day's included)
+                if first == event:
+                    self.report.duplicates += 1
+                else:
+                    reason = f"conflicting duplicate: transaction_id {event.transaction_id} landed with other content"
+                    rejected.append((entry_id, event.day, reason, payload))
+                continue
+            if event.day < self._horizon:
+                reason = f"late event: {event.day} was closed (watermark {self._watermark_text()})"
+                rejected.append((entry_id, event.day, reason, payload))
+                continue
+            known[event.transaction_id] = event
+            accepted.append(event)
+            days.add(event.day)
+            if event.tx_datetime > self._event_watermark:
+                self._event_watermark = event.tx_datetime
+                if event.tx_datetime >= self._advance_at:
+                    self._horizon = self._horizon_day()
+        if self.online_store is not None and accepted:  # idempotent by id, so before the commit
+            from mlplatform.features.online import transactions
+
+            frame = pd.DataFrame(accepted, columns=EVENT_FIELDS)
+            frame["tx_datetime"] = pd.to_datetime(frame["tx_datetime"])
+            self.online_store.write(transactions(frame, self.online_store.entities))
+        last = entries[-1][0]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO events (transaction_id, tx_datetime, customer_id, terminal_id, tx_amount, day, hour) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*e, e[1][:10], int(e[1][11:13])) for e in accepted],
+            )
+            self.db.executemany(
+                "INSERT INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, *entry_order(i), d or "unknown", r, p.decode("utf-8", "replace")) for i, d, r, p in rejected],
+            )
+            self.db.executemany("INSERT OR IGNORE INTO days (day) VALUES (?)", [(d,) for d in days])
+            dirty = {(e.day, int(e.tx_datetime[11:13])) for e in accepted}
+            dirty |= {(d or "unknown", _QUARANTINE_HOUR) for _, d, _, _ in rejected}
+            self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", sorted(dirty))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO state VALUES (?, ?)",
+                [("last_id", last), ("event_watermark", self._event_watermark), ("punctuation", self._punctuation)],
+            )
+        self._last = entry_order(last)
+        self.report.accepted += len(accepted)
+        for _, _, reason, _ in rejected:
+            kind = reason.split(":")[0]
+            self.report.quarantined[kind] = self.report.quarantined.get(kind, 0) + 1
+
+    def _punctuate(self, mark: object, entry_id: str, payload: bytes, rejected: list, days: set[str]) -> None:
+        if not isinstance(mark, str) or not _TIME.fullmatch(mark):
+            rejected.append((entry_id, None, "malformed event: watermark is not YYYY-MM-DDTHH:MM:SS", payload))
+            return
+        if mark > self._punctuation:
+            self._punctuation = mark
+            self._horizon = self._horizon_day()
+            days.add((datetime.fromisoformat(mark) - timedelta(seconds=1)).date().isoformat())  # the day it ends
+
+    def _staged(self, ids: list[int]) -> dict[int, _Event]:
+        found: dict[int, _Event] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE transaction_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            found.update((row[0], _Event(*row)) for row in rows)
+        return found
+
+    def _horizon_day(self) -> str:
+        """Days before this one are closed (and the event time from which the next one is)."""
+        marks = [self._punctuation]
+        if self._event_watermark:
+            marks.append((datetime.fromisoformat(self._event_watermark) - self.lateness).isoformat())
+        horizon = max(marks)[:10]
+        self._advance_at = (
+            (datetime.fromisoformat(horizon) + timedelta(days=1) + self.lateness).isoformat() if horizon else ""
+        )
+        return horizon
+
+    def _watermark_text(self) -> str:
+        return max(self._punctuation, self._event_watermark)
+
+    # ----- landing ------------------------------------------------------------------------------------------
+    def _land(self) -> None:
+        """Writes every dirty hour file and quarantine file, then closes the days the watermark passed."""
+        dirty = self.db.execute("SELECT day, hour FROM dirty ORDER BY day, hour").fetchall()
+        for day, hour in dirty:
+            self._write(day, hour)
+        with self.db:  # one commit for all (a crash before it only means writing the same bytes again)
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM dirty WHERE day = ? AND hour = ?", dirty)
+        due = self.db.execute("SELECT day FROM days WHERE closed = 0 AND day < ? ORDER BY day", (self._horizon,))
+        for (day,) in due.fetchall():
+            (rows,) = self.db.execute("SELECT count(*) FROM events WHERE day = ?", (day,)).fetchone()
+            self.zone.put(success_key(day), success_marker(rows))
+            self.db.execute("UPDATE days SET closed = 1 WHERE day = ?", (day,))
+            self.report.closed.append(day)
+
+    def _write(self, day: str, hour: int) -> None:
+        if hour == _QUARANTINE_HOUR:
+            rows = self.db.execute(
+                "SELECT stream_id, reason, payload FROM rejected WHERE day = ? ORDER BY ms, seq", (day,)
+            ).fetchall()
+            lines = b"".join(orjson.dumps({"stream_id": i, "reason": r, "event": p}) + b"\n" for i, r, p in rows)
+            self.zone.put(f"{QUARANTINE}/date={day}/stream.ndjson", lines)
+        else:
+            rows = self.db.execute(
+                f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE day = ? AND hour = ? ORDER BY seq", (day, hour)
+            ).fetchall()
+            self.zone.put(hour_key(day, hour), hour_file(pd.DataFrame.from_records(rows, columns=EVENT_FIELDS)))
+
+    def close(self) -> None:
+        self.db.close()
+        self._lock.close()
+
+    def __enter__(self) -> LandingConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_NOT_JSON = object()
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _loads(payload: bytes) -> object:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _day_of(obj: object) -> str | None:
+    """The day a malformed event names, if it names one (its quarantine file is kept by day)."""
+    stamp = obj.get("tx_datetime") if isinstance(obj, dict) else None
+    return stamp[:10] if isinstance(stamp, str) and _DAY.fullmatch(stamp[:10]) else None
