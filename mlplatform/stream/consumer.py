@@ -78,17 +78,18 @@ class _Event(NamedTuple):
     terminal_id: int
     tx_amount: float
 
-    @property
-    def day(self) -> str:
-        return self.tx_datetime[:10]
+
+_FIELD_SET = frozenset(EVENT_FIELDS)
+_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d")
+_valid_dates: dict[str, bool] = {}  # "YYYY-MM-DD" -> a real date (checked once per day seen)
 
 
 def parse_event(payload: object) -> _Event | str:
-    """The event, or why it is malformed."""
-    if not isinstance(payload, dict):
+    """The event, or why it is malformed (the hot path of the consumer: a few checks per event)."""
+    if type(payload) is not dict:
         return "not a JSON object"
-    if set(payload) != set(EVENT_FIELDS):
-        missing, extra = set(EVENT_FIELDS) - set(payload), set(payload) - set(EVENT_FIELDS)
+    if payload.keys() != _FIELD_SET:
+        missing, extra = _FIELD_SET - payload.keys(), payload.keys() - _FIELD_SET
         return "; ".join(
             part
             for part in (
@@ -97,20 +98,31 @@ def parse_event(payload: object) -> _Event | str:
             )
             if part
         )
-    for name in ("transaction_id", "customer_id", "terminal_id"):
-        value = payload[name]
+    tid, customer, terminal = payload["transaction_id"], payload["customer_id"], payload["terminal_id"]
+    for name, value in (("transaction_id", tid), ("customer_id", customer), ("terminal_id", terminal)):
         if type(value) is not int or not -_INT64 <= value < _INT64:
             return f"{name} is not a 64-bit integer"
     stamp, amount = payload["tx_datetime"], payload["tx_amount"]
-    if not isinstance(stamp, str) or not _TIME.fullmatch(stamp):
+    if type(stamp) is not str or not _TIME.fullmatch(stamp):
         return "tx_datetime is not YYYY-MM-DDTHH:MM:SS"
-    try:
-        datetime.fromisoformat(stamp)
-    except ValueError:
+    if not _CLOCK.fullmatch(stamp) or not _is_date(stamp[:10]):
         return "tx_datetime is not a valid time"
-    if type(amount) not in (int, float) or not math.isfinite(amount):
+    if (type(amount) is not float and type(amount) is not int) or not math.isfinite(amount):
         return "tx_amount is not a finite number"
-    return _Event(payload["transaction_id"], stamp, payload["customer_id"], payload["terminal_id"], float(amount))
+    return _Event(tid, stamp, customer, terminal, float(amount))
+
+
+def _is_date(text: str) -> bool:
+    valid = _valid_dates.get(text)
+    if valid is None:
+        try:
+            datetime.fromisoformat(text)
+            valid = True
+        except ValueError:
+            valid = False
+        if len(_valid_dates) < 100_000:
+            _valid_dates[text] = valid
+    return valid
 
 
 class LandingConsumer:
@@ -184,8 +196,9 @@ class LandingConsumer:
         accepted: list[_Event] = []
         rejected: list[tuple[str, str | None, str, bytes]] = []
         days: set[str] = set()
+        rows: list[tuple] = []  # the accepted events as staged: the event, its day and hour
+        dirty: set[tuple[str, int]] = set()
         for entry_id, payload, obj in parsed:
-            self.report.entries += 1
             if obj is _NOT_JSON:
                 rejected.append((entry_id, None, "malformed event: not JSON", payload))
                 continue
@@ -196,25 +209,31 @@ class LandingConsumer:
             if isinstance(event, str):
                 rejected.append((entry_id, _day_of(obj), f"malformed event: {event}", payload))
                 continue
-            first = known.get(event.transaction_id)
+            tid, stamp = event[0], event[1]
+            day = stamp[:10]
+            first = known.get(tid)
             if first is not None:  # staged before (a closed day's included)
                 if first == event:
                     self.report.duplicates += 1
                 else:
-                    reason = f"conflicting duplicate: transaction_id {event.transaction_id} landed with other content"
-                    rejected.append((entry_id, event.day, reason, payload))
+                    reason = f"conflicting duplicate: transaction_id {tid} landed with other content"
+                    rejected.append((entry_id, day, reason, payload))
                 continue
-            if event.day < self._horizon:
-                reason = f"late event: {event.day} was closed (watermark {self._watermark_text()})"
-                rejected.append((entry_id, event.day, reason, payload))
+            if day < self._horizon:
+                reason = f"late event: {day} was closed (watermark {self._watermark_text()})"
+                rejected.append((entry_id, day, reason, payload))
                 continue
-            known[event.transaction_id] = event
+            known[tid] = event
             accepted.append(event)
-            days.add(event.day)
-            if event.tx_datetime > self._event_watermark:
-                self._event_watermark = event.tx_datetime
-                if event.tx_datetime >= self._advance_at:
+            hour = int(stamp[11:13])
+            rows.append((*event, day, hour))
+            dirty.add((day, hour))
+            if stamp > self._event_watermark:
+                self._event_watermark = stamp
+                if stamp >= self._advance_at:
                     self._horizon = self._horizon_day()
+        self.report.entries += len(entries)
+        days.update(day for day, _ in dirty)
         if self.online_store is not None and accepted:  # idempotent by id, so before the commit
             from mlplatform.features.online import transactions
 
@@ -227,14 +246,13 @@ class LandingConsumer:
             self.db.executemany(
                 "INSERT INTO events (transaction_id, tx_datetime, customer_id, terminal_id, tx_amount, day, hour) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(*e, e[1][:10], int(e[1][11:13])) for e in accepted],
+                rows,
             )
             self.db.executemany(
                 "INSERT INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
                 [(i, *entry_order(i), d or "unknown", r, p.decode("utf-8", "replace")) for i, d, r, p in rejected],
             )
             self.db.executemany("INSERT OR IGNORE INTO days (day) VALUES (?)", [(d,) for d in days])
-            dirty = {(e.day, int(e.tx_datetime[11:13])) for e in accepted}
             dirty |= {(d or "unknown", _QUARANTINE_HOUR) for _, d, _, _ in rejected}
             self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", sorted(dirty))
             self.db.executemany(

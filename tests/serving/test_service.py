@@ -5,6 +5,7 @@ every transaction and chargeback before that day, so every served feature must e
 (DuckDB) engine's, and every score the registered model's on those features.
 """
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -136,12 +137,12 @@ def test_bad_input_over_http_is_a_client_error(served):
 def test_a_new_champion_is_swapped_in_under_load_without_a_failed_request(served):
     rows = served.setup.transactions.iloc[500:]
     results: list[tuple[float, int, str]] = []
-    stop_at = time.monotonic() + 8
+    done = threading.Event()
 
     def load(offset: int) -> None:
         with served.client() as client:
-            for _, row in rows.iloc[offset::4].iterrows():
-                if time.monotonic() > stop_at:
+            for _, row in itertools.cycle(list(rows.iloc[offset::4].iterrows())):
+                if done.is_set():
                     return
                 try:
                     response = client.post("/score", json=payload(row))
@@ -158,6 +159,11 @@ def test_a_new_champion_is_swapped_in_under_load_without_a_failed_request(served
     newer, _, _ = register(tracking, "2018-04-25", served.setup.day, seed=11)  # decided later: the new champion
     promote(tracking, newer)
     promoted_at = time.monotonic()
+    # The load goes on until a response names the new version (at most a minute), then a second more.
+    while time.monotonic() - promoted_at < 60 and not any(v == newer.version for _, _, v in list(results)):
+        time.sleep(0.1)
+    time.sleep(1)
+    done.set()
     for t in threads:
         t.join()
     assert len(results) > 100
@@ -167,7 +173,7 @@ def test_a_new_champion_is_swapped_in_under_load_without_a_failed_request(served
     # Once a response names the new version, no later one names the old (one worker swaps once).
     assert served.setup.version not in versions[versions.index(newer.version) :]
     swapped_at = min(t for t, _, v in results if v == newer.version)
-    assert swapped_at - promoted_at < 15  # polled every 0.5 s, then loaded beside the old one
+    assert swapped_at - promoted_at < 30  # polled every 0.5 s, then loaded beside the old one (slack for a busy CI)
 
 
 def test_every_scored_request_lands_in_raw_scoring_logs(served):

@@ -4,7 +4,7 @@ ids and amounts come through exactly (Hypothesis)."""
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlplatform.sources.ingest import ingest_transactions
@@ -45,13 +45,15 @@ lines = st.one_of(
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(st.lists(lines, min_size=1, max_size=25), min_size=1, max_size=3))
+@example(files=[["\x1f"], ["\u2028{}", "  "]])  # a control character alone is a (bad) record; spaces are blank
 def test_generated_records_never_crash_and_are_all_accounted_for(tmp_path_factory, files):
     zone = LocalLandingZone(tmp_path_factory.mktemp("zone"))
     sent: dict[str, str] = {}
     for i, file_lines in enumerate(files):
         key = f"transactions/date={DAY}/part-{i:02d}.ndjson"
         zone.put(key, "\n".join(file_lines).encode())
-        sent |= {f"{key}:{n}": line for n, line in enumerate(file_lines, 1) if line.strip()}
+        # A blank line holds only ASCII whitespace, as in JSON; any other line is a record, good or bad.
+        sent |= {f"{key}:{n}": line for n, line in enumerate(file_lines, 1) if line.encode().strip()}
 
     result = ingest_transactions(zone, DAY, customers=[1], terminals=[2])
 
