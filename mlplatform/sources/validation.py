@@ -248,10 +248,10 @@ def _bulk_checker(
         low, high = f.bounds()
         if f.kind == "datetime":
             text = col.to_pandas()
-            values = pd.Series(pd.to_datetime(text, format="ISO8601", errors="coerce"), dtype="datetime64[ns]")
-            checker._flag(
-                (text.notna() & values.isna()).to_numpy(), f"out of range: {f.name} must be from {low} to {high}"
-            )
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")  # in the unit the values need (us, s)
+            inside = parsed.notna() & (parsed >= pd.Timestamp(low)) & (parsed <= pd.Timestamp(high))
+            values = parsed.where(inside).astype("datetime64[ns]")  # year 9999 overflows ns: flagged, not cast
+            checker._flag((text.notna() & ~inside).to_numpy(), f"out of range: {f.name} must be from {low} to {high}")
         elif f.kind == "int":
             values = col.fill_null(0).to_pandas()
         else:
