@@ -252,6 +252,9 @@ def test_a_run_whose_inputs_changed_on_main_since_it_started_is_refused(env):
     day1 = env.run_day("2018-04-01", instance)  # day 1 again, with the late transaction...
     day2 = env.run_day(DAY, instance)  # ...while day 2 runs from main's old day 1 (its features read it)
     assert day1.success and day2.success
+    # Issue 12's defect 9: a successful run leaves no scratch (dbt's DuckDB copy) behind.
+    assert not (env.settings.home / "work" / day1.run_id).exists()
+    assert not (env.settings.home / "work" / day2.run_id).exists()
     env.publish(instance, day1.run_id)
     before = env.lake.resolve("main")
     with pytest.raises(StaleInputs, match=r"read \d+ table\(s\) that main changed since it started"):

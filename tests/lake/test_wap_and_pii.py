@@ -1,7 +1,7 @@
 import time
 
 from mlplatform.lake import MAIN, LocalLake
-from mlplatform.lake.wap import expire_run_branches, open_run_branch, publish
+from mlplatform.lake.wap import expire_folders, expire_run_branches, open_run_branch, publish
 from mlplatform.pii import pii_columns
 
 
@@ -14,6 +14,20 @@ def test_publish_of_a_run_that_wrote_nothing_only_removes_its_branch(tmp_path):
     assert lake.resolve(MAIN) == head
     assert "runs/r1" not in lake.branches()
     assert publish(lake, "never-ran", {}) is None
+
+
+def test_retention_removes_only_old_scratch_folders(tmp_path):
+    """Issue 12's defect 9: a failed run's scratch folder (its DuckDB file, dbt.log) is kept a week, then removed."""
+    import os
+
+    root = tmp_path / "work"
+    for run, age in (("old", 8 * 86_400), ("new", 3_600)):
+        (root / run).mkdir(parents=True)
+        (root / run / "mlplatform.duckdb").write_bytes(b"x")
+        os.utime(root / run, (time.time() - age, time.time() - age))
+    assert expire_folders(root, 7 * 86_400) == [root / "old"]
+    assert sorted(p.name for p in root.iterdir()) == ["new"]
+    assert expire_folders(tmp_path / "no-such-folder", 0) == []
 
 
 def test_retention_removes_only_old_run_branches(tmp_path):
