@@ -153,7 +153,7 @@ def stream_consume(
     from mlplatform.features.definitions import REFERENCE
     from mlplatform.online_store import open_online_store
     from mlplatform.sources.landing import open_landing_zone
-    from mlplatform.stream.consumer import ConsumerBusy, LandingConsumer
+    from mlplatform.stream.consumer import ConsumerBusy, IncompatibleState, LandingConsumer
 
     settings = Settings.from_env()
     uri = source or settings.event_stream
@@ -171,7 +171,7 @@ def stream_consume(
             consumer = stack.enter_context(
                 LandingConsumer(events, zone, state, group, timedelta(minutes=lateness), store)
             )
-        except ConsumerBusy as error:
+        except (ConsumerBusy, IncompatibleState) as error:
             raise typer.BadParameter(str(error)) from None
         console.print(f"consuming {stream} at {uri} into {settings.landing_uri} (Ctrl-C stops)", highlight=False)
         report = consumer.run(until_idle=until_idle, stop=lambda: bool(stopping), batch=batch)

@@ -222,6 +222,23 @@ def test_one_consumer_per_state(stream, tmp_path):
         LandingConsumer(stream, zone, tmp_path / "state.sqlite")
 
 
+def test_a_state_of_another_layout_is_refused_in_one_line(stream, tmp_path, redis_url):
+    state = tmp_path / "home" / "stream" / "landing.sqlite"
+    state.parent.mkdir(parents=True)
+    with sqlite3.connect(state) as db:  # the first consumer's layout: no staged lines, no version
+        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, transaction_id INTEGER NOT NULL UNIQUE)")
+    exe = shutil.which("mlplatform", path=str(Path(sys.executable).parent))
+    assert exe
+    env = {**os.environ, "MLPLATFORM_HOME": str(tmp_path / "home"), "MLPLATFORM_LANDING_URI": str(tmp_path / "z")}
+    args = [exe, "stream", "consume", "--from", redis_url, "--stream", stream.name, "--until-idle", "--no-online"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0 and said.count("\n") == 0 and said.startswith("error:")
+    assert "staging state of another consumer version (0, this one reads 2)" in said
+    with sqlite3.connect(state) as db:  # left as it was
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+
+
 @pytest.mark.slow
 def test_the_consumer_keeps_the_online_store_current_and_parity_holds(published, stream, tmp_path):
     """Transactions never scored by the service still count in the online windows, equal to the offline ones."""
