@@ -8,11 +8,12 @@ from assets.dbt_models import dbt_models
 from assets.features import transaction_features
 from assets.jobs import JOBS
 from assets.models import fraud_model
+from assets.monitoring import feature_drift, model_performance
 from assets.online import online_features
 from assets.predictions import batch_predictions
 from assets.publishing import catch_up_with_main, expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
-from assets.sensors import champion_changed, landing_zone_sensor
+from assets.sensors import champion_changed, landing_zone_sensor, retrain_on_drift_or_decay
 from assets.serving import fraud_scorer_bento
 from assets.training_sets import training_set
 from mlplatform import telemetry
@@ -31,6 +32,8 @@ def build_definitions(settings: Settings) -> Definitions:
             training_set,
             fraud_model,
             batch_predictions,
+            feature_drift,
+            model_performance,
             fraud_scorer_bento,
         ],
         jobs=JOBS,
@@ -39,6 +42,7 @@ def build_definitions(settings: Settings) -> Definitions:
             publish_successful_runs,
             catch_up_with_main,
             champion_changed,
+            retrain_on_drift_or_decay,
             expire_failed_run_branches,
         ],
         resources=build_resources(settings),

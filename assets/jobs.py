@@ -10,5 +10,7 @@ training_job = define_asset_job("training", selection=AssetSelection.groups("tra
 models_job = define_asset_job("models", selection=AssetSelection.groups("models"))
 predictions_job = define_asset_job("predictions", selection=AssetSelection.groups("predictions"))
 serving_job = define_asset_job("serving", selection=AssetSelection.groups("serving"))
+# Feature drift and model performance of scored days (a day's performance again as its chargebacks arrive).
+monitoring_job = define_asset_job("monitoring", selection=AssetSelection.groups("monitoring"))
 
-JOBS = [daily_job, training_job, models_job, predictions_job, serving_job]
+JOBS = [daily_job, training_job, models_job, predictions_job, serving_job, monitoring_job]

@@ -1,6 +1,5 @@
 """Models: a torch model per training week, registered in MLflow and promoted only by a blocking check."""
 
-import base64
 import hashlib
 
 import pandas as pd
@@ -13,11 +12,11 @@ from dagster import (
     BackfillPolicy,
     Config,
     DataVersion,
-    MetadataValue,
     Output,
     asset,
 )
 
+from assets.metadata import image
 from assets.partitions import TRAINING_WEEKS
 from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
@@ -39,10 +38,6 @@ class ModelConfig(Config):
     promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100
     promotion_margin: float = 0.0  # the challenger must reach champion + margin ...
     baseline_margin: float = 0.0  # ... and the logistic baseline + this
-
-
-def _image(title: str, png: bytes) -> MetadataValue:
-    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 @asset(
@@ -94,8 +89,8 @@ def fraud_model(
             "training_set_commit": commit,
             **{f"test_{k}": v for k, v in result.metrics.rounded().items()},
             "baseline_average_precision": round(result.baseline.average_precision, 3),
-            "roc_curve": _image("ROC", result.figures["roc.png"]),
-            "precision_recall_curve": _image("Precision-recall", result.figures["precision_recall.png"]),
+            "roc_curve": image("ROC", result.figures["roc.png"]),
+            "precision_recall_curve": image("Precision-recall", result.figures["precision_recall.png"]),
         },
         partition_key=week,
     )

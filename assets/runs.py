@@ -37,15 +37,21 @@ class RunOutcome:
     checks: dict[str, dict[str, object]] = field(default_factory=dict)  # "asset:check" -> passed + metadata
 
 
-def ensure_dagster_home(settings: Settings) -> DagsterInstance:
+def project_instance(settings: Settings) -> DagsterInstance:
     """The project-local Dagster instance (the one `mlplatform ui` opens), its own telemetry off."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    return DagsterInstance.from_config(str(home))
+
+
+def ensure_dagster_home(settings: Settings) -> DagsterInstance:
+    """The project-local instance, made this process's DAGSTER_HOME too (runs launched from here use it)."""
+    instance = project_instance(settings)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return instance
 
 
 def complete_training_weeks(days: list[str]) -> list[str]:

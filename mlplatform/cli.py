@@ -509,6 +509,51 @@ def serve(
 
 
 @app.command()
+def status() -> None:
+    """The platform's health from main and the registry: published days, champion, drift, performance, and the
+    branches failed runs left."""
+    from assets.runs import ensure_dagster_home
+    from mlplatform.status import current_status
+    from mlplatform.tracking import Tracking
+
+    settings = Settings.from_env()
+    health = current_status(open_lake(settings.lake), Tracking.of(settings))
+    table = Table("asset", "partitions", "last published", title="main")
+    for entry in health.published:
+        table.add_row(entry.asset, f"{entry.partitions:,}" if entry.partitions else "-", entry.last or "(one table)")
+    console.print(table if health.published else "main: nothing published yet")
+    champion = health.champion
+    console.print(
+        f"champion: version {champion.version} (week {champion.week}) in force since {champion.champion_from}"
+        if champion
+        else "champion: none promoted yet",
+        highlight=False,
+    )
+    if health.drift:
+        over = ", ".join(health.drift["over"]) or "none"  # type: ignore[arg-type]
+        console.print(
+            f"drift {health.drift['day']}: max PSI {health.drift['max_psi']:.3f}; over the threshold: {over}",
+            highlight=False,
+        )
+    if health.performance:
+        p = health.performance
+        console.print(
+            f"performance {p['day']} (labels so far, ~{p['labels_missing_estimate']:.0%} still missing): AUC ROC "
+            f"{p['auc_roc']:.3f}, AP {p['average_precision']:.3f}, card precision@100 {p['card_precision_at_100']:.3f}"
+            f" ({p['frauds_known']} frauds known, version {p['model_versions']})",
+            highlight=False,
+        )
+    instance = ensure_dagster_home(settings) if health.kept_branches else None
+    for branch, created in health.kept_branches:
+        run = instance.get_run_by_id(branch.split("/", 1)[1]) if instance else None
+        what = f"{run.job_name} run {run.status.value}" if run else "a run unknown to this Dagster instance"
+        when = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M")
+        console.print(f"kept branch {branch}: {what}, last written {when}", highlight=False)
+    if not health.kept_branches:
+        console.print("no run branch kept (no failed run awaiting inspection)")
+
+
+@app.command()
 def ui(port: Annotated[int, typer.Option(min=1, max=65_535)] = 3000) -> None:
     """Open the Dagster UI on the project's instance: asset graph, runs, checks, sensors (until interrupted)."""
     from assets.runs import ensure_dagster_home

@@ -1,4 +1,4 @@
-"""ROC and precision-recall curves of scored test rows, drawn to PNG (headless)."""
+"""Charts drawn to PNG (headless): ROC and precision-recall curves of scored test rows, bars and trends."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 
@@ -35,3 +36,31 @@ def curves(labels: np.ndarray, scores: dict[str, np.ndarray], title: str) -> dic
     for ax in (ax_roc, ax_pr):
         ax.legend(loc="lower right" if ax is ax_roc else "upper right", fontsize=8)
     return {"roc.png": _png(roc), "precision_recall.png": _png(pr)}
+
+
+def bars(values: dict[str, float], threshold: float, title: str) -> bytes:
+    """A horizontal bar per name (e.g. each feature's PSI), the threshold drawn as a line; PNG."""
+    figure, ax = plt.subplots(figsize=(5, 0.25 * len(values) + 1))
+    names = list(values)
+    heights = [values[n] for n in names]
+    ax.barh(names, heights, color=["tab:red" if v > threshold else "tab:blue" for v in heights])
+    ax.axvline(threshold, color="grey", linestyle=":")
+    ax.invert_yaxis()
+    ax.set(title=title)
+    ax.tick_params(labelsize=7)
+    return _png(figure)
+
+
+def trend(frame: pd.DataFrame, title: str, threshold: float | None = None) -> bytes:
+    """One line per column of `frame` (indexed by day); PNG."""
+    figure, ax = plt.subplots(figsize=(6, 3))
+    for column in frame.columns:
+        ax.plot(pd.to_datetime(frame.index), frame[column], marker=".", label=str(column))
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":")
+    ax.set(title=title)
+    ax.tick_params(labelsize=7)
+    figure.autofmt_xdate()
+    if len(frame.columns) <= 8:
+        ax.legend(fontsize=7)
+    return _png(figure)

@@ -212,8 +212,8 @@ class DemoResult:
 def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=None) -> DemoResult:
     """Sources for `days` days, then the asset graph: every daily asset in one run, the training set of
     every complete week in one run, each week's model in a run of its own (in order, so each is compared
-    with the champion of its decision day), and the predictions of every day with a champion; each run is
-    published to main when it succeeds."""
+    with the champion of its decision day), the predictions of every day with a champion and their
+    monitoring (drift, performance); each run is published to main when it succeeds."""
     from assets.definitions import build_definitions
     from assets.publishing import Effects
     from assets.runs import complete_training_weeks, ensure_dagster_home, run_and_publish
@@ -263,6 +263,8 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
         predicted = [d for d in sources.days if starts and d >= min(starts)]
         if success and predicted:
             success = stage("predictions", predicted[0], predicted[-1]).published
+        if success and predicted:  # drift and performance of every scored day
+            success = stage("monitoring", predicted[0], predicted[-1]).published
         if success and starts:  # the champion packaged as a Bento, as the sensor on its alias would request
             success = stage("serving", "", "").published
     finally:

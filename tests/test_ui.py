@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,14 +26,16 @@ QUERY = """
 """
 
 
-@pytest.mark.slow
-def test_the_ui_loads_every_asset_job_and_sensor_without_the_virtualenv_on_path(tmp_path):
+@contextmanager
+def running_ui(home: Path, log_path: Path) -> Iterator[tuple[str, dict]]:
+    """`mlplatform ui` on a free port, started as the README does from a PATH without the virtualenv; yields
+    its URL and the loaded code location's entry, and stops it (webserver, daemon and their runs) after."""
     tools = Path(sys.executable).parent
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != tools)
     port = free_port()
-    env = {**os.environ, "PATH": path, "MLPLATFORM_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "PATH": path, "MLPLATFORM_HOME": str(home)}
     env.pop("DAGSTER_HOME", None)
-    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - closed below
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     ui = subprocess.Popen(
         [str(tools / "mlplatform"), "ui", "--port", str(port)],
         env=env,
@@ -41,7 +45,8 @@ def test_the_ui_loads_every_asset_job_and_sensor_without_the_virtualenv_on_path(
         start_new_session=True,  # dagster dev starts the webserver and daemon as children
     )
     try:
-        entry = _loaded_location(f"http://127.0.0.1:{port}/graphql", ui, tmp_path / "ui.log")
+        url = f"http://127.0.0.1:{port}"
+        yield url, _loaded_location(f"{url}/graphql", ui, log_path)
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         try:
@@ -49,14 +54,19 @@ def test_the_ui_loads_every_asset_job_and_sensor_without_the_virtualenv_on_path(
         except subprocess.TimeoutExpired:
             os.killpg(ui.pid, signal.SIGKILL)
         log.close()
-    location = entry["locationOrLoadError"]
+
+
+@pytest.mark.slow
+def test_the_ui_loads_every_asset_job_and_sensor_without_the_virtualenv_on_path(tmp_path):
+    with running_ui(tmp_path / "home", tmp_path / "ui.log") as (_, entry):
+        location = entry["locationOrLoadError"]
     assert location["__typename"] == "RepositoryLocation", location.get("message")
     (repository,) = location["repositories"]
     defs = build_definitions(Settings.from_env({"MLPLATFORM_HOME": str(tmp_path / "home")}))
     graph = defs.resolve_asset_graph()
     expected_assets = {"/".join(key.path) for key in graph.get_all_asset_keys()}
     assert {"/".join(a["assetKey"]["path"]) for a in repository["assetNodes"]} == expected_assets
-    assert {j["name"] for j in repository["jobs"]} >= {"daily", "training", "models", "predictions", "serving"}
+    assert {j["name"] for j in repository["jobs"]} >= {"daily", "training", "models", "predictions", "monitoring"}
     assert {s["name"] for s in repository["sensors"]} == {s.name for s in defs.sensors or []}
 
 

@@ -109,3 +109,9 @@ def write_partitions(
     except NothingToCommit:
         commit_id = lake.resolve(branch)
     return stored, commit_id
+
+
+def stored_partitions(lake: Lake, ref: str, asset: Sequence[str]) -> list[str]:
+    """The partition keys of `asset` stored at `ref`, sorted."""
+    prefix = "/".join(["tables", *asset]) + "/date="
+    return sorted(p[len(prefix) :].split("/", 1)[0] for p in lake.list(ref, prefix) if p.endswith("/data.parquet"))
