@@ -160,16 +160,16 @@ def model_performance(context: AssetExecutionContext, lake: LakeResource, batch_
     reports = pd.concat([read_table(store, commit, p) for p in paths], ignore_index=True) if paths else None
     if reports is None or reports.empty:
         reports = pd.DataFrame({"transaction_id": [], "tx_datetime": [], "reported_at": []})
-    through = report_days[-1] if report_days else ""
+    newest = report_days[-1] if report_days else ""
     frames: dict[str, pd.DataFrame] = {}
     for day, predictions in sorted(batch_predictions.items()):
-        rows = [monitoring.performance(day, predictions, reports, through or day, "batch")]
+        rows = [monitoring.performance(day, predictions, reports, newest, "batch")]
         if day in served_days:
             path = table_path(["raw_scoring_logs"], day)
             note_reads(context.run_id, _step(context), [path])
             served = read_table(store, commit, path).drop_duplicates("transaction_id", keep="last")
             if not served.empty:  # a day the service scored nothing has an empty log
-                rows.append(monitoring.performance(day, served, reports, through or day, "served"))
+                rows.append(monitoring.performance(day, served, reports, newest, "served"))
         frames[day] = pd.DataFrame(rows, columns=monitoring.PERFORMANCE_COLUMNS)
     history = _history(store, commit, "model_performance", min(frames), PERFORMANCE_TREND_DAYS)
     all_rows = pd.concat([history, *frames.values()], ignore_index=True)

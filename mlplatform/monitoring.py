@@ -32,7 +32,7 @@ PERFORMANCE_COLUMNS = [
     "auc_roc",
     "average_precision",
     "card_precision_at_100",
-    "reports_through",  # the last day of chargeback reports read
+    "reports_through",  # the last day of chargeback reports counted (at most REPORT_MATURITY after the day)
     "labels_missing_estimate",
 ]
 
@@ -111,12 +111,23 @@ def missing_label_share(reports: pd.DataFrame, reports_end: pd.Timestamp, day: s
     return float((matured > elapsed).mean())
 
 
+def reports_through(day: str, newest_report_day: str) -> str:
+    """The last day of chargeback reports a day's performance counts: the newest, but no later than
+    REPORT_MATURITY after the day (its labels are all in by then), so the day's figures stop changing and a
+    later re-run gives the same ones."""
+    cap = str((pd.Timestamp(day) + REPORT_MATURITY).date())
+    return min(newest_report_day, cap) if newest_report_day else day
+
+
 def performance(
-    day: str, scored: pd.DataFrame, reports: pd.DataFrame, reports_through: str, scores: str = "batch"
+    day: str, scored: pd.DataFrame, reports: pd.DataFrame, newest_report_day: str, scores: str = "batch"
 ) -> dict[str, object]:
     """The protocol's metrics of a day's scores (`transaction_id`, `customer_id`, `score`, `model_version`), a
-    transaction counting as fraud when a chargeback for it is among `reports`. The metrics are NaN while no
-    fraud of the day is known (a ranking needs both classes)."""
+    transaction counting as fraud when a chargeback for it was reported by `reports_through(day, ...)`. The
+    metrics are NaN while no fraud of the day is known (a ranking needs both classes)."""
+    through = reports_through(day, newest_report_day)
+    end = pd.Timestamp(through) + pd.Timedelta(days=1)
+    reports = reports[pd.to_datetime(reports["reported_at"]) < end]
     frauds = set(reports["transaction_id"].astype("int64"))
     test = pd.DataFrame(
         {
@@ -129,7 +140,6 @@ def performance(
     known = int(test["label"].sum())
     both_classes = 0 < known < len(test)
     metrics = evaluate(test) if both_classes else None
-    end = pd.Timestamp(reports_through) + pd.Timedelta(days=1)
     return {
         "day": day,
         "scores": scores,
@@ -139,6 +149,6 @@ def performance(
         "auc_roc": metrics.auc_roc if metrics else float("nan"),
         "average_precision": metrics.average_precision if metrics else float("nan"),
         "card_precision_at_100": metrics.card_precision_at_100 if metrics else float("nan"),
-        "reports_through": reports_through,
+        "reports_through": through,
         "labels_missing_estimate": missing_label_share(reports, end, day),
     }

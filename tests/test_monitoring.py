@@ -76,6 +76,14 @@ def test_performance_labels_a_transaction_by_its_known_chargebacks():
     assert row["frauds_known"] == 2 and row["transactions"] == 4 and row["model_versions"] == "3"
     assert row["auc_roc"] == 1.0 and row["average_precision"] == 1.0
     assert row["card_precision_at_100"] == pytest.approx(2 / 100)
+    # Reports after the day's maturity (30 days) are not counted: the figures of a day stop changing.
+    late = pd.DataFrame({"transaction_id": [3], "tx_datetime": [pd.Timestamp("2018-05-02 12:00")],
+                         "reported_at": [pd.Timestamp("2018-06-02 00:00")]})  # fmt: skip
+    settled = performance("2018-05-02", scored, pd.concat([reports, late]), "2018-06-20")
+    assert settled["reports_through"] == "2018-06-01" and settled["frauds_known"] == 2
+    assert (
+        performance("2018-05-02", scored, pd.concat([reports, late]), "2018-05-20")["reports_through"] == "2018-05-20"
+    )
     # Without a known fraud of the day, nothing can be ranked yet.
     early = performance("2018-05-02", scored, reports[reports["transaction_id"] == 99], "2018-05-02")
     assert early["frauds_known"] == 0 and math.isnan(early["auc_roc"])
