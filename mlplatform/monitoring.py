@@ -21,6 +21,7 @@ _EMPTY_SHARE = 1e-4  # an empty bin's share, so that the index stays finite
 # Chargebacks are taken to be reported within this long of the transaction (the demo's provider: 1 to 30 days):
 # transactions older than that give the distribution of report delays that estimates the labels still missing.
 REPORT_MATURITY = timedelta(days=30)
+SETTLED = 0.1  # a day's labels count as (nearly) all in when at most this share is estimated missing
 
 DRIFT_COLUMNS = ["day", "feature", "psi", "missing_share", "out_of_range_share", "rows", "reference_rows"]
 PERFORMANCE_COLUMNS = [

@@ -11,7 +11,7 @@ import pandas as pd
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
-from mlplatform.monitoring import PSI_THRESHOLD, drifted
+from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, drifted
 from mlplatform.tracking import ModelRecord
 
 REASON_TAG = "mlplatform/retrain_reason"  # the tag a run requested early carries, with why
@@ -23,7 +23,7 @@ class RetrainPolicy:
     max_drifted_features: int = 2  # more features than this over the threshold on the newest day: retrain
     ap_drop: float = 0.25  # retrain when the recent average precision is this share below the champion's test AP
     recent_days: int = 7  # the days averaged, among those ...
-    max_missing_labels: float = 0.1  # ... whose labels are at most this share missing (estimated)
+    max_missing_labels: float = SETTLED  # ... whose labels are (nearly) all in
 
 
 def drift_reason(drift: pd.DataFrame, policy: RetrainPolicy) -> str | None:

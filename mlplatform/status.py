@@ -11,7 +11,7 @@ from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
 from mlplatform.lake.wap import RUN_PREFIX
-from mlplatform.monitoring import PSI_THRESHOLD, drifted
+from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, drifted
 from mlplatform.tracking import ModelRecord, Tracking, champion_version, versions
 
 
@@ -27,7 +27,7 @@ class Status:
     published: list[Published]
     champion: ModelRecord | None
     drift: dict[str, object] | None  # the newest feature_drift day: max PSI, features over the threshold
-    performance: dict[str, object] | None  # the newest model_performance day with a known fraud
+    performance: dict[str, object] | None  # the newest model_performance day with settled labels (or a known fraud)
     kept_branches: list[tuple[str, float]]  # run branches (kept by failed runs) and their heads' times
 
 
@@ -58,12 +58,17 @@ def current_status(lake: Lake, tracking: Tracking) -> Status:
         day, frame = newest
         drift = {"day": day, "max_psi": float(frame["psi"].max()), "over": drifted(frame, REFERENCE, PSI_THRESHOLD)}
     performance = None
+    # The newest day whose labels are (nearly) all in; failing that, the newest with a known fraud (the last days'
+    # figures rest on the few chargebacks reported yet).
     for day in reversed(stored_partitions(lake, MAIN, ["model_performance"])):
-        # The newest day with a known fraud (the last days have no labels yet).
         rows = read_table(lake, MAIN, table_path(["model_performance"], day))
-        batch = rows[rows["scores"] == "batch"]
-        if len(batch) and int(batch["frauds_known"].iloc[0]) > 0:
-            performance = {k: batch[k].iloc[0] for k in batch.columns}
+        batch = rows[(rows["scores"] == "batch") & (rows["frauds_known"] > 0)]
+        if batch.empty:
+            continue
+        row = {k: batch[k].iloc[0] for k in batch.columns}
+        performance = performance or row
+        if float(row["labels_missing_estimate"]) <= SETTLED:
+            performance = row
             break
     kept = [
         (name, lake.get_commit(head).created)
