@@ -13,7 +13,7 @@ from assets.online import online_features
 from assets.predictions import batch_predictions
 from assets.publishing import catch_up_with_main, expire_failed_run_branches, publish_successful_runs
 from assets.raw_sources import RAW_ASSETS
-from assets.sensors import champion_changed, landing_zone_sensor, retrain_on_drift_or_decay
+from assets.sensors import champion_changed, downstream_of_main, landing_zone_sensor, retrain_on_drift_or_decay
 from assets.serving import fraud_scorer_bento
 from assets.training_sets import training_set
 from mlplatform import telemetry
@@ -42,6 +42,7 @@ def build_definitions(settings: Settings) -> Definitions:
             publish_successful_runs,
             catch_up_with_main,
             champion_changed,
+            downstream_of_main,
             retrain_on_drift_or_decay,
             expire_failed_run_branches,
         ],

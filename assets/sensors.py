@@ -1,19 +1,27 @@
 """Sensors that react to new data."""
 
 import json
+from datetime import datetime
 
 from dagster import (
     AssetKey,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
-from assets.jobs import daily_job, models_job, serving_job
-from assets.partitions import DAILY
+from assets.jobs import daily_job, models_job, monitoring_job, predictions_job, serving_job, training_job
+from assets.partitions import DAILY, TRAINING_WEEKS
+from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START
+from mlplatform.automation import WATCHED, plan
+from mlplatform.lake import MAIN
+from mlplatform.lake.tables import stored_partitions
+from mlplatform.lake.wap import RUN_PREFIX
 from mlplatform.retraining import REASON_TAG, RetrainPolicy, next_untrained_week, retrain_reason
 from mlplatform.tracking import champion_version, versions
 from resources import LakeResource, LandingZoneResource, MlflowResource
@@ -63,3 +71,45 @@ def retrain_on_drift_or_decay(context: SensorEvaluationContext, lake: LakeResour
         return SkipReason(f"{reason}; no training set on main is waiting for its model")
     context.log.info(f"requesting the model of week {week} early: {reason}")
     return RunRequest(run_key=f"retrain-{week}", partition_key=week, tags={REASON_TAG: reason})
+
+
+_DOWNSTREAM = [training_job, models_job, predictions_job, monitoring_job]
+_UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+@sensor(jobs=_DOWNSTREAM, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def downstream_of_main(context: SensorEvaluationContext, lake: LakeResource, mlflow: MlflowResource):
+    """Requests what published data makes due (mlplatform/automation.py): each complete week's training set,
+    the weeks' models in order, the predictions of days whose champion is settled, their monitoring. A job
+    with a run unfinished or not yet published waits, so nothing starts from unpublished data."""
+    store = lake.get()
+    published = {asset: set(stored_partitions(store, MAIN, [asset])) for asset in WATCHED}
+    records = versions(mlflow.get())
+    names = [job.name for job in _DOWNSTREAM]
+    busy = {r.job_name for r in context.instance.get_runs(RunsFilter(statuses=_UNFINISHED))}
+    kept = [name[len(RUN_PREFIX) :] for name in store.branches() if name.startswith(RUN_PREFIX)]
+    for run_id in kept:  # a branch outlives its run until published (or, for a failure, until it expires)
+        run = context.instance.get_run_by_id(run_id)
+        if run is not None and run.status == DagsterRunStatus.SUCCESS:
+            busy.add(run.job_name)
+    weeks = list(TRAINING_WEEKS.get_partition_keys(current_time=datetime(2100, 1, 1)))
+    starts = [r.champion_from for r in records if r.champion_from]
+    due = plan(published, {r.week for r in records}, busy & set(names), weeks, starts)
+    if not due:
+        return SkipReason(f"nothing new on main to act on (busy: {', '.join(sorted(busy & set(names))) or 'none'})")
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                job_name=r.job,
+                run_key=r.key,
+                partition_key=r.first if r.first == r.last else None,
+                tags={} if r.first == r.last else {PARTITION_RANGE_START: r.first, PARTITION_RANGE_END: r.last},
+            )
+            for r in due
+        ]
+    )

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from assets.definitions import build_definitions
 from assets.publishing import Effects, apply_published_promotions, publish_run
-from assets.runs import project_instance
-from assets.sensors import retrain_on_drift_or_decay
+from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START, project_instance
+from assets.sensors import downstream_of_main, retrain_on_drift_or_decay
 from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.features.definitions import REFERENCE
@@ -176,6 +176,28 @@ def test_batch_predictions_use_the_champion_of_each_day_and_never_leak(platform)
         assert pd.to_datetime(predictions["tx_datetime"]).min() >= pd.Timestamp(records[used].cutoff)
         assert predictions["score"].between(0, 1).all()
         assert predictions["features_commit"].str.len().gt(0).all()
+
+
+def test_the_downstream_sensor_requests_what_main_makes_due_once(platform):
+    env, instance, _, _ = platform
+    if env.lake.exists(MAIN, table_path(["feature_drift"], "2018-05-02")):
+        pytest.skip("the scored days were monitored already (this test runs before the monitoring tests)")
+
+    def tick():
+        with build_sensor_context(instance=instance, resources=build_resources(env.settings)) as context:
+            return downstream_of_main(context)
+
+    # Every week is trained and decided, every day with a champion scored: only their monitoring is due.
+    (request,) = tick().run_requests
+    assert request.job_name == "monitoring" and request.run_key == "monitoring-2018-05-02-2018-05-10"
+    assert request.tags == {PARTITION_RANGE_START: "2018-05-02", PARTITION_RANGE_END: LAST_DAY}
+    result = env.run_range("2018-05-02", LAST_DAY, instance, job_name="monitoring")
+    # Succeeded but not yet published: the job is busy, nothing is requested from what main does not hold.
+    skipped = tick()
+    assert isinstance(skipped, SkipReason) and "busy: monitoring" in skipped.skip_message
+    env.publish(instance, result.run_id)
+    skipped = tick()
+    assert isinstance(skipped, SkipReason) and skipped.skip_message.startswith("nothing new on main to act on")
 
 
 def test_monitoring_measures_each_scored_day_against_its_champion_and_known_chargebacks(platform):
