@@ -18,7 +18,7 @@ from dagster import (
 from assets.jobs import daily_job, models_job, monitoring_job, predictions_job, serving_job, training_job
 from assets.partitions import DAILY, TRAINING_WEEKS
 from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START
-from mlplatform.automation import WATCHED, plan
+from mlplatform.automation import WATCHED, performance_counted, plan
 from mlplatform.lake import MAIN
 from mlplatform.lake.tables import stored_partitions
 from mlplatform.lake.wap import RUN_PREFIX
@@ -99,7 +99,8 @@ def downstream_of_main(context: SensorEvaluationContext, lake: LakeResource, mlf
             busy.add(run.job_name)
     weeks = list(TRAINING_WEEKS.get_partition_keys(current_time=datetime(2100, 1, 1)))
     starts = [r.champion_from for r in records if r.champion_from]
-    due = plan(published, {r.week for r in records}, busy & set(names), weeks, starts)
+    counted = performance_counted(store, published["batch_predictions"])
+    due = plan(published, {r.week for r in records}, busy & set(names), weeks, starts, counted)
     if not due:
         return SkipReason(f"nothing new on main to act on (busy: {', '.join(sorted(busy & set(names))) or 'none'})")
     return SensorResult(

@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+import pandas as pd
+
+from mlplatform.lake import MAIN, Lake
+from mlplatform.lake.tables import read_table, stored_partitions, table_path
+from mlplatform.monitoring import REPORT_MATURITY, reports_through
 from mlplatform.training_sets import Split
 
 # The assets whose published partitions the plan reads.
@@ -46,11 +51,13 @@ def plan(
     busy: set[str],
     weeks: list[str],
     champion_starts: list[str],
+    counted: Mapping[str, str] | None = None,
 ) -> list[Request]:
     """The runs due: training sets of ready weeks, the earliest undecided week's model (weeks in order, each
     compared with the champion of its decision day), predictions of days whose champion is settled (every
-    week decided by then is decided), and the monitoring of newly scored days. A job in `busy` (a run queued,
-    running, or succeeded and not yet published) gets nothing new."""
+    week decided by then is decided), and the monitoring of newly scored days and of those whose performance
+    can count more chargebacks (`counted`: day -> the last report day its published performance counted). A
+    job in `busy` (a run queued, running, or succeeded and not yet published) gets nothing new."""
     due: list[Request] = []
     ready = _ready_weeks(published, weeks)
     training = [w for w in ready if w not in published["training_set"]]
@@ -70,7 +77,28 @@ def plan(
         )
         if days:
             due.append(Request("predictions", days[0], days[-1], f"predictions-{days[0]}-{days[-1]}"))
-    monitored = sorted(d for d in published["batch_predictions"] if d not in published["feature_drift"])
-    if monitored and "monitoring" not in busy:
-        due.append(Request("monitoring", monitored[0], monitored[-1], f"monitoring-{monitored[0]}-{monitored[-1]}"))
+    if "monitoring" not in busy:
+        # Newly scored days, and scored days whose performance counted fewer chargeback days than it now can.
+        newest = max(published["raw_fraud_reports"], default="")
+        stale = {d for d, through in (counted or {}).items() if through < reports_through(d, newest)}
+        monitored = sorted(
+            d for d in published["batch_predictions"] if d not in published["feature_drift"] or d in stale
+        )
+        if monitored:
+            key = f"monitoring-{monitored[0]}-{monitored[-1]}-reports-{newest}"
+            due.append(Request("monitoring", monitored[0], monitored[-1], key))
     return due
+
+
+def performance_counted(lake: Lake, days: set[str]) -> dict[str, str]:
+    """For each day whose performance is on main, the last report day it counted; only days within
+    REPORT_MATURITY of the newest published performance are read (older ones are final)."""
+    stored = stored_partitions(lake, MAIN, ["model_performance"])
+    if not stored:
+        return {}
+    recent = str((pd.Timestamp(stored[-1]) - REPORT_MATURITY).date())
+    return {
+        d: str(read_table(lake, MAIN, table_path(["model_performance"], d))["reports_through"].iloc[0])
+        for d in stored
+        if d >= recent and d in days
+    }

@@ -65,7 +65,29 @@ def test_newly_scored_days_get_their_monitoring():
         feature_drift=days("2018-05-02", "2018-05-06"),
     )
     assert plan(state, {"2018-04-04", "2018-04-11"}, set(), WEEKS, ["2018-05-02"]) == [
-        Request("monitoring", "2018-05-07", "2018-05-10", "monitoring-2018-05-07-2018-05-10")
+        Request("monitoring", "2018-05-07", "2018-05-10", "monitoring-2018-05-07-2018-05-10-reports-2018-05-10")
     ]
     state["feature_drift"] = scored
     assert plan(state, {"2018-04-04", "2018-04-11"}, set(), WEEKS, ["2018-05-02"]) == []
+
+
+def test_a_scored_day_is_monitored_again_while_its_chargebacks_keep_coming():
+    scored = days("2018-05-02", "2018-05-10")
+    state = published(
+        transaction_features=FORTY_DAYS,
+        raw_fraud_reports=FORTY_DAYS,
+        training_set={"2018-04-04", "2018-04-11"},
+        batch_predictions=scored,
+        feature_drift=scored,
+    )
+    decided, starts = {"2018-04-04", "2018-04-11"}, ["2018-05-02"]
+    # 05-03's performance counted reports to 05-08; main now has them to 05-10.
+    counted = {d: "2018-05-10" for d in scored} | {"2018-05-03": "2018-05-08"}
+    assert plan(state, decided, set(), WEEKS, starts, counted) == [
+        Request("monitoring", "2018-05-03", "2018-05-03", "monitoring-2018-05-03-2018-05-03-reports-2018-05-10")
+    ]
+    assert plan(state, decided, set(), WEEKS, starts, {d: "2018-05-10" for d in scored}) == []
+    # 30 days after a day its figures are final: later reports do not make it stale.
+    state["raw_fraud_reports"] = days("2018-04-01", "2018-06-20")
+    final = {"2018-05-02": "2018-06-01"}
+    assert [r.job for r in plan(state, decided, set(), WEEKS, starts, final)] == ["training"]  # week 04-18 is ready

@@ -189,7 +189,7 @@ def test_the_downstream_sensor_requests_what_main_makes_due_once(platform):
 
     # Every week is trained and decided, every day with a champion scored: only their monitoring is due.
     (request,) = tick().run_requests
-    assert request.job_name == "monitoring" and request.run_key == "monitoring-2018-05-02-2018-05-10"
+    assert request.job_name == "monitoring" and request.run_key == "monitoring-2018-05-02-2018-05-10-reports-2018-05-10"
     assert request.tags == {PARTITION_RANGE_START: "2018-05-02", PARTITION_RANGE_END: LAST_DAY}
     result = env.run_range("2018-05-02", LAST_DAY, instance, job_name="monitoring")
     # Succeeded but not yet published: the job is busy, nothing is requested from what main does not hold.
