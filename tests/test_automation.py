@@ -55,31 +55,32 @@ def test_predictions_wait_for_every_week_that_could_still_make_their_champion():
     assert plan(state, {"2018-04-04", "2018-04-11"}, set(), WEEKS, []) == []  # no champion yet: nothing to score
 
 
-def test_newly_scored_days_get_their_monitoring():
-    scored = days("2018-05-02", "2018-05-10")
-    state = published(
+SCORED = days("2018-05-02", "2018-05-10")
+
+
+def scored_state(monitored: set[str]) -> dict[str, set[str]]:
+    """Forty days published, both weeks trained, 05-02..05-10 scored, `monitored` of them monitored."""
+    return published(
         transaction_features=FORTY_DAYS,
         raw_fraud_reports=FORTY_DAYS,
         training_set={"2018-04-04", "2018-04-11"},
-        batch_predictions=scored,
-        feature_drift=days("2018-05-02", "2018-05-06"),
+        batch_predictions=SCORED,
+        feature_drift=monitored,
     )
+
+
+def test_newly_scored_days_get_their_monitoring():
+    state = scored_state(days("2018-05-02", "2018-05-06"))
     assert plan(state, {"2018-04-04", "2018-04-11"}, set(), WEEKS, ["2018-05-02"]) == [
         Request("monitoring", "2018-05-07", "2018-05-10", "monitoring-2018-05-07-2018-05-10-reports-2018-05-10")
     ]
-    state["feature_drift"] = scored
+    state["feature_drift"] = SCORED
     assert plan(state, {"2018-04-04", "2018-04-11"}, set(), WEEKS, ["2018-05-02"]) == []
 
 
 def test_a_scored_day_is_monitored_again_while_its_chargebacks_keep_coming():
-    scored = days("2018-05-02", "2018-05-10")
-    state = published(
-        transaction_features=FORTY_DAYS,
-        raw_fraud_reports=FORTY_DAYS,
-        training_set={"2018-04-04", "2018-04-11"},
-        batch_predictions=scored,
-        feature_drift=scored,
-    )
+    scored = SCORED
+    state = scored_state(SCORED)
     decided, starts = {"2018-04-04", "2018-04-11"}, ["2018-05-02"]
     # 05-03's performance counted reports to 05-08; main now has them to 05-10.
     counted = {d: "2018-05-10" for d in scored} | {"2018-05-03": "2018-05-08"}
