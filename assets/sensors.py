@@ -69,6 +69,8 @@ def retrain_on_drift_or_decay(context: SensorEvaluationContext, lake: LakeResour
     week = next_untrained_week(lake.get(), {r.week for r in records})
     if week is None:
         return SkipReason(f"{reason}; no training set on main is waiting for its model")
+    if context.instance.get_runs(RunsFilter(job_name=models_job.name, tags={"dagster/partition": week}), limit=1):
+        return SkipReason(f"{reason}; week {week}'s model already has a run (downstream_of_main requested it)")
     context.log.info(f"requesting the model of week {week} early: {reason}")
     return RunRequest(run_key=f"retrain-{week}", partition_key=week, tags={REASON_TAG: reason})
 
