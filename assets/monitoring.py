@@ -25,7 +25,7 @@ from mlplatform import curves, monitoring
 from mlplatform.batch_scoring import NoChampion, champions_for
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import Lake
-from mlplatform.lake.tables import frames_hash, read_table, stored_partitions, table_path
+from mlplatform.lake.tables import frames_hash, read_recent, read_table, stored_partitions, table_path
 from mlplatform.lake.wap import open_run_branch
 from mlplatform.training_sets import SPLIT_COLUMN
 from resources import LakeResource, MlflowResource
@@ -37,14 +37,6 @@ PERFORMANCE_TREND_DAYS = 60
 
 class DriftConfig(Config):
     psi_threshold: float = monitoring.PSI_THRESHOLD  # a feature over it is flagged (a warning, not a block)
-
-
-def _history(lake: Lake, commit: str, asset: str, before: str, days: int) -> pd.DataFrame:
-    """The stored partitions of `asset` in the `days` days before `before` (for trends)."""
-    start = str((pd.Timestamp(before) - pd.Timedelta(days=days)).date())
-    keys = [k for k in stored_partitions(lake, commit, [asset]) if start <= k < before]
-    frames = [read_table(lake, commit, table_path([asset], k)) for k in keys]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _step(context: AssetExecutionContext) -> str:
@@ -100,7 +92,7 @@ def feature_drift(
             references[week] = rows[rows[SPLIT_COLUMN] == "train"]
         frames[day] = drift = monitoring.feature_drift(day, transaction_features[day], references[week], REFERENCE)
         over[day] = monitoring.drifted(drift, REFERENCE, config.psi_threshold)
-    history = _history(store, commit, "feature_drift", days[0], DRIFT_TREND_DAYS)
+    history = read_recent(store, commit, ["feature_drift"], days[0], DRIFT_TREND_DAYS)
     trend_rows = pd.concat([history, *frames.values()], ignore_index=True)
     for day, drift in frames.items():
         window = trend_rows[(trend_rows["day"] <= day) & (trend_rows["day"] > _minus(day, DRIFT_TREND_DAYS))]
@@ -153,14 +145,9 @@ def model_performance(context: AssetExecutionContext, lake: LakeResource, batch_
     service served, when its log has the day) against every chargeback known so far, with an estimate of the
     share of the day's labels still missing."""
     store, commit = _lake_at_run(context, lake)
-    report_days = stored_partitions(store, commit, ["raw_fraud_reports"])
-    paths = [table_path(["raw_fraud_reports"], d) for d in report_days]
-    served_days = set(stored_partitions(store, commit, ["raw_scoring_logs"]))
+    reports, paths, newest = monitoring.known_reports(store, commit)
     note_reads(context.run_id, _step(context), paths)
-    reports = pd.concat([read_table(store, commit, p) for p in paths], ignore_index=True) if paths else None
-    if reports is None or reports.empty:
-        reports = pd.DataFrame({"transaction_id": [], "tx_datetime": [], "reported_at": []})
-    newest = report_days[-1] if report_days else ""
+    served_days = set(stored_partitions(store, commit, ["raw_scoring_logs"]))
     frames: dict[str, pd.DataFrame] = {}
     for day, predictions in sorted(batch_predictions.items()):
         rows = [monitoring.performance(day, predictions, reports, newest, "batch")]
@@ -171,7 +158,7 @@ def model_performance(context: AssetExecutionContext, lake: LakeResource, batch_
             if not served.empty:  # a day the service scored nothing has an empty log
                 rows.append(monitoring.performance(day, served, reports, newest, "served"))
         frames[day] = pd.DataFrame(rows, columns=monitoring.PERFORMANCE_COLUMNS)
-    history = _history(store, commit, "model_performance", min(frames), PERFORMANCE_TREND_DAYS)
+    history = read_recent(store, commit, ["model_performance"], min(frames), PERFORMANCE_TREND_DAYS)
     all_rows = pd.concat([history, *frames.values()], ignore_index=True)
     batch = all_rows[all_rows["scores"] == "batch"].set_index("day").sort_index()
     for day, frame in frames.items():

@@ -23,7 +23,7 @@ from mlplatform.lake import MAIN
 from mlplatform.lake.tables import stored_partitions
 from mlplatform.lake.wap import RUN_PREFIX
 from mlplatform.retraining import REASON_TAG, RetrainPolicy, next_untrained_week, retrain_reason
-from mlplatform.tracking import champion_version, versions
+from mlplatform.tracking import champion_record, champion_version, versions
 from resources import LakeResource, LandingZoneResource, MlflowResource
 
 
@@ -60,13 +60,10 @@ def retrain_on_drift_or_decay(context: SensorEvaluationContext, lake: LakeResour
     """Requests the next week's model early when main's monitoring says the champion drifted or decayed
     (mlplatform/retraining.py); the run carries the reason in its tags."""
     tracking = mlflow.get()
-    records = versions(tracking)
-    number = champion_version(tracking)
-    champion = next((r for r in records if r.version == number), None)
-    reason = retrain_reason(lake.get(), champion, RetrainPolicy())
+    reason = retrain_reason(lake.get(), champion_record(tracking), RetrainPolicy())
     if reason is None:
         return SkipReason("no drift or performance drop over the thresholds on main")
-    week = next_untrained_week(lake.get(), {r.week for r in records})
+    week = next_untrained_week(lake.get(), {r.week for r in versions(tracking)})
     if week is None:
         return SkipReason(f"{reason}; no training set on main is waiting for its model")
     if context.instance.get_runs(RunsFilter(job_name=models_job.name, tags={"dagster/partition": week}), limit=1):

@@ -14,6 +14,8 @@ import pandas as pd
 
 from mlplatform.evaluation import evaluate
 from mlplatform.features.definitions import FeatureSet, RequestFeature, valid_range
+from mlplatform.lake import Lake
+from mlplatform.lake.tables import read_table, stored_partitions, table_path
 
 PSI_BINS = 10  # deciles of the reference window
 PSI_THRESHOLD = 0.2  # the usual reading: under 0.1 stable, 0.1 to 0.2 moderate, over 0.2 a significant shift
@@ -153,3 +155,14 @@ def performance(
         "reports_through": through,
         "labels_missing_estimate": missing_label_share(reports, end, day),
     }
+
+
+def known_reports(lake: Lake, ref: str) -> tuple[pd.DataFrame, list[str], str]:
+    """Every chargeback report stored at `ref`, the paths read and the newest report day ("" if none)."""
+    days = stored_partitions(lake, ref, ["raw_fraud_reports"])
+    paths = [table_path(["raw_fraud_reports"], d) for d in days]
+    frames = [read_table(lake, ref, p) for p in paths]
+    reports = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if reports.empty:
+        reports = pd.DataFrame({"transaction_id": [], "tx_datetime": [], "reported_at": []})
+    return reports, paths, days[-1] if days else ""

@@ -12,7 +12,7 @@ from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
 from mlplatform.lake.wap import RUN_PREFIX
 from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, drifted
-from mlplatform.tracking import ModelRecord, Tracking, champion_version, versions
+from mlplatform.tracking import ModelRecord, Tracking, champion_record
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,7 @@ def _newest(lake: Lake, asset: str, published: list[Published]) -> tuple[str, pd
 
 def current_status(lake: Lake, tracking: Tracking) -> Status:
     published = published_assets(lake)
-    number = champion_version(tracking)
-    champion = next((r for r in versions(tracking) if r.version == number), None) if number else None
+    champion = champion_record(tracking)
     drift = None
     if newest := _newest(lake, "feature_drift", published):
         day, frame = newest

@@ -215,6 +215,12 @@ def champion_version(tracking: Tracking) -> str | None:
         return None
 
 
+def champion_record(tracking: Tracking) -> ModelRecord | None:
+    """What the champion says of itself (None before the first promotion)."""
+    number = champion_version(tracking)
+    return version(tracking, number) if number else None
+
+
 def champion_on(tracking: Tracking, day: str, records: list[ModelRecord] | None = None) -> ModelRecord | None:
     """The version in force on `day`: the promoted one with the latest `champion_from` <= day."""
     candidates = versions(tracking) if records is None else records

@@ -115,3 +115,11 @@ def stored_partitions(lake: Lake, ref: str, asset: Sequence[str]) -> list[str]:
     """The partition keys of `asset` stored at `ref`, sorted."""
     prefix = "/".join(["tables", *asset]) + "/date="
     return sorted(p[len(prefix) :].split("/", 1)[0] for p in lake.list(ref, prefix) if p.endswith("/data.parquet"))
+
+
+def read_recent(lake: Lake, ref: str, asset: Sequence[str], before: str, days: int) -> pd.DataFrame:
+    """The stored partitions of `asset` in the `days` days before `before`, concatenated (empty if none)."""
+    start = str((pd.Timestamp(before) - pd.Timedelta(days=days)).date())
+    keys = [k for k in stored_partitions(lake, ref, asset) if start <= k < before]
+    frames = [read_table(lake, ref, table_path(asset, k)) for k in keys]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
