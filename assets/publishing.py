@@ -14,6 +14,7 @@ from dagster import (
     AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunStatusSensorContext,
@@ -40,6 +41,11 @@ from resources import BentoStoreResource, LakeResource, MlflowResource, OnlineSt
 from resources.io_manager import READS
 
 RETENTION_SECONDS = 7 * 86_400
+
+
+# The run tag publishing leaves on a successful run: "published <commit>" or "refused: <why>" (shown in the UI's
+# run list; a succeeded run without it has not been through publishing yet).
+PUBLICATION_TAG = "mlplatform/publication"
 
 
 class NotPublishable(Exception):
@@ -104,7 +110,27 @@ def publish_run(
     instance: DagsterInstance, run_id: str, lake: Lake, effects: Effects | None = None
 ) -> Publication | None:
     """Merges a successful run's branch into main, then applies its effects; raises NotPublishable for a
-    failed run or check."""
+    failed run or check (and MergeConflict or StaleInputs from the lake). A succeeded run is tagged with
+    the outcome (PUBLICATION_TAG)."""
+    run = instance.get_run_by_id(run_id)
+    try:
+        publication = _publish(instance, run_id, lake, effects)
+    except (NotPublishable, MergeConflict, StaleInputs) as refusal:
+        if run is not None and run.status == DagsterRunStatus.SUCCESS:
+            instance.add_run_tags(run_id, {PUBLICATION_TAG: f"refused: {str(refusal)[:400]}"})
+        raise
+    commit = publication.commit.id if publication and publication.commit else "nothing new"
+    instance.add_run_tags(run_id, {PUBLICATION_TAG: f"published {commit}"})
+    return publication
+
+
+def awaiting_publication(run: DagsterRun) -> bool:
+    """A succeeded run that publishing has not decided yet: with its branch kept, it is still to be merged
+    (or refused); a refused run's kept branch waits only for inspection and retention."""
+    return run.status == DagsterRunStatus.SUCCESS and PUBLICATION_TAG not in run.tags
+
+
+def _publish(instance: DagsterInstance, run_id: str, lake: Lake, effects: Effects | None) -> Publication | None:
     run = instance.get_run_by_id(run_id)
     if run is None or run.status != DagsterRunStatus.SUCCESS:
         raise NotPublishable(

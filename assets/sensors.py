@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 
 from dagster import (
-    AssetKey,
+    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -17,32 +17,65 @@ from dagster import (
 
 from assets.jobs import daily_job, models_job, monitoring_job, predictions_job, serving_job, training_job
 from assets.partitions import DAILY, TRAINING_WEEKS
+from assets.publishing import awaiting_publication
 from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START
-from mlplatform.automation import WATCHED, performance_counted, plan
-from mlplatform.lake import MAIN
+from mlplatform.automation import WATCHED, daily_due, performance_counted, plan
+from mlplatform.features.definitions import REFERENCE
+from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import stored_partitions
 from mlplatform.lake.wap import RUN_PREFIX
 from mlplatform.retraining import REASON_TAG, RetrainPolicy, next_untrained_week, retrain_reason
 from mlplatform.tracking import champion_record, champion_version, versions
 from resources import LakeResource, LandingZoneResource, MlflowResource
 
+_UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
-def new_days(completed: list[str], seen: set[str], materialized: set[str], valid: set[str]) -> list[str]:
-    """Completed days not yet requested nor already materialized, in any order they arrive."""
-    return [d for d in completed if d not in seen and d not in materialized and d in valid]
+
+def busy_jobs(instance: DagsterInstance, store: Lake, jobs: list[str]) -> set[str]:
+    """Those of `jobs` with a run unfinished, or succeeded and not yet published (its branch is kept until the
+    publish sensor merges it). A job that is busy gets no new request, so nothing starts from unpublished data."""
+    busy = {r.job_name for r in instance.get_runs(RunsFilter(statuses=_UNFINISHED))}
+    for name in store.branches():
+        run = instance.get_run_by_id(name[len(RUN_PREFIX) :]) if name.startswith(RUN_PREFIX) else None
+        if run is not None and awaiting_publication(run):
+            busy.add(run.job_name)
+    return busy & set(jobs)
+
+
+def _request(job: str, first: str, last: str, key: str, tags: dict[str, str] | None = None) -> RunRequest:
+    """A run of `job` over the partitions first..last (one partition, or a range run)."""
+    span = {} if first == last else {PARTITION_RANGE_START: first, PARTITION_RANGE_END: last}
+    return RunRequest(
+        job_name=job,
+        run_key=key,
+        partition_key=first if first == last else None,
+        tags={**span, **(tags or {})},
+    )
 
 
 @sensor(job=daily_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
-def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZoneResource):
-    """Requests the daily run of each day whose landing is complete, exactly once per day."""
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    completed = landing_zone.get().completed_days()
-    materialized = context.instance.get_materialized_partitions(AssetKey("raw_transactions"))
-    valid = set(DAILY.get_partition_keys(dynamic_partitions_store=context.instance))
-    days = new_days(completed, seen, materialized, valid)
+def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZoneResource, lake: LakeResource):
+    """Requests the daily run of the completed days that come next (mlplatform/automation.py `daily_due`): in
+    day order, once each, consecutive days in one run, each only when the history it reads is on main."""
+    requested = set(json.loads(context.cursor)) if context.cursor else set()
+    store = lake.get()
+    if busy_jobs(context.instance, store, [daily_job.name]):
+        return SkipReason("a daily run is unfinished or not yet published")
+    valid = DAILY.get_partition_keys(dynamic_partitions_store=context.instance)
+    completed = [d for d in landing_zone.get().completed_days() if d in set(valid)]
+    on_main = set(stored_partitions(store, MAIN, ["raw_transactions"]))
+    days, waiting = daily_due(completed, requested, on_main, valid[0], REFERENCE.history.days)
+    if not days:
+        return SkipReason(waiting)
+    key = f"daily-{days[0]}" if len(days) == 1 else f"daily-{days[0]}-{days[-1]}"
     return SensorResult(
-        run_requests=[RunRequest(run_key=f"daily-{d}", partition_key=d) for d in days],
-        cursor=json.dumps(sorted(seen | set(days) | (set(completed) & materialized))),
+        run_requests=[_request(daily_job.name, days[0], days[-1], key)],
+        cursor=json.dumps(sorted(requested | set(days))),
     )
 
 
@@ -73,12 +106,6 @@ def retrain_on_drift_or_decay(context: SensorEvaluationContext, lake: LakeResour
 
 
 _DOWNSTREAM = [training_job, models_job, predictions_job, monitoring_job]
-_UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 @sensor(jobs=_DOWNSTREAM, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
@@ -89,27 +116,11 @@ def downstream_of_main(context: SensorEvaluationContext, lake: LakeResource, mlf
     store = lake.get()
     published = {asset: set(stored_partitions(store, MAIN, [asset])) for asset in WATCHED}
     records = versions(mlflow.get())
-    names = [job.name for job in _DOWNSTREAM]
-    busy = {r.job_name for r in context.instance.get_runs(RunsFilter(statuses=_UNFINISHED))}
-    kept = [name[len(RUN_PREFIX) :] for name in store.branches() if name.startswith(RUN_PREFIX)]
-    for run_id in kept:  # a branch outlives its run until published (or, for a failure, until it expires)
-        run = context.instance.get_run_by_id(run_id)
-        if run is not None and run.status == DagsterRunStatus.SUCCESS:
-            busy.add(run.job_name)
+    busy = busy_jobs(context.instance, store, [job.name for job in _DOWNSTREAM])
     weeks = list(TRAINING_WEEKS.get_partition_keys(current_time=datetime(2100, 1, 1)))
     starts = [r.champion_from for r in records if r.champion_from]
     counted = performance_counted(store, published["batch_predictions"])
-    due = plan(published, {r.week for r in records}, busy & set(names), weeks, starts, counted)
+    due = plan(published, {r.week for r in records}, busy, weeks, starts, counted)
     if not due:
-        return SkipReason(f"nothing new on main to act on (busy: {', '.join(sorted(busy & set(names))) or 'none'})")
-    return SensorResult(
-        run_requests=[
-            RunRequest(
-                job_name=r.job,
-                run_key=r.key,
-                partition_key=r.first if r.first == r.last else None,
-                tags={} if r.first == r.last else {PARTITION_RANGE_START: r.first, PARTITION_RANGE_END: r.last},
-            )
-            for r in due
-        ]
-    )
+        return SkipReason(f"nothing new on main to act on (busy: {', '.join(sorted(busy)) or 'none'})")
+    return SensorResult(run_requests=[_request(r.job, r.first, r.last, r.key) for r in due])

@@ -7,7 +7,7 @@ import warnings
 # Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
 warnings.filterwarnings("ignore", message=".*currently in beta")
 
-from bench import automation, demo, features, lake, scoring, serving, simulator, stream  # noqa: E402 - after the warning filter
+from bench import automation, daemon, demo, features, lake, scoring, serving, simulator, stream  # noqa: E402 - after the warning filter
 
 SUITES = {
     "simulator": simulator.main,
@@ -18,6 +18,7 @@ SUITES = {
     "serving": serving.main,
     "stream": stream.main,
     "automation": automation.main,
+    "daemon": daemon.main,
 }
 
 if __name__ == "__main__":

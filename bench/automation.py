@@ -25,7 +25,17 @@ from mlplatform.online_store import open_online_store
 from mlplatform.tracking import Tracking
 from resources import build_resources
 
-RUN_IDS = ["features_commit", "mlflow_run_id", "training_set_commit", "commit", "lake_commit"]
+# Columns naming a run's own ids, and a Bento's build (its tag, path and archive digest are new at each build).
+RUN_IDS = [
+    "features_commit",
+    "mlflow_run_id",
+    "training_set_commit",
+    "commit",
+    "lake_commit",
+    "bento",
+    "archive_path",
+    "sha256",
+]
 COMPARED = ["training_set", "fraud_model", "batch_predictions", "feature_drift", "model_performance"]
 
 
@@ -71,21 +81,33 @@ def tables(settings: Settings, asset: str) -> dict[str, pd.DataFrame]:
     }
 
 
+def timed_demo(tmp: str, days: int) -> tuple[Settings, float]:
+    """`mlplatform demo` over `days` days on a home of its own, and its seconds."""
+    demo = Settings.from_env({"MLPLATFORM_HOME": str(Path(tmp) / "demo")})
+    started = time.perf_counter()
+    assert run_demo(demo, days).success
+    return demo, time.perf_counter() - started
+
+
+def compare(demo: Settings, other: Settings, label: str, assets: list[str] | None = None) -> None:
+    """Prints, for each asset (default: every table on the demo's main), how many partitions are equal."""
+    lake = open_lake(demo.lake)
+    names = assets or sorted({p.split("/")[1] for p in lake.list(MAIN, "tables/") if p.endswith("/data.parquet")})
+    for asset in names:
+        ours, theirs = tables(other, asset), tables(demo, asset)
+        same = [k for k in theirs if k in ours and ours[k].equals(theirs[k])]
+        print(f"  {asset:<28} demo {len(theirs):>3} partitions, {label} {len(ours):>3}, equal {len(same):>3}")
+
+
 def main(quick: bool = False) -> None:
     warnings.filterwarnings("ignore", category=BetaWarning)
     days = 42 if quick else 60
     with tempfile.TemporaryDirectory() as tmp:
-        demo = Settings.from_env({"MLPLATFORM_HOME": str(Path(tmp) / "demo")})
-        started = time.perf_counter()
-        assert run_demo(demo, days).success
-        demo_s = time.perf_counter() - started
+        demo, demo_s = timed_demo(tmp, days)
         free = Settings.from_env({"MLPLATFORM_HOME": str(Path(tmp) / "hands-free")})
         started = time.perf_counter()
         made = hands_free(free, days)
         free_s = time.perf_counter() - started
         print(f"{days} days: demo {demo_s:.0f} s; daily runs + downstream_of_main {free_s:.0f} s ({len(made)} runs:")
         print("  " + ", ".join(made) + ")")
-        for asset in COMPARED:
-            ours, theirs = tables(free, asset), tables(demo, asset)
-            same = [k for k in theirs if k in ours and ours[k].equals(theirs[k])]
-            print(f"  {asset:<18} demo {len(theirs):>3} partitions, hands-free {len(ours):>3}, equal {len(same):>3}")
+        compare(demo, free, "hands-free", COMPARED)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -29,6 +29,30 @@ class Request:
     first: str
     last: str
     key: str  # the run key: a request is made once
+
+
+def daily_due(
+    completed: list[str], requested: set[str], on_main: set[str], first_day: str, history_days: int
+) -> tuple[list[str], str]:
+    """The days of the next daily run, and why there are none when there are none: the earliest completed
+    days neither requested yet nor on main, consecutive, provided every day of the history the first one
+    reads (`history_days` before it, from the partitions' `first_day`) is on main. A day whose run failed
+    stays requested and not on main, so the days after it wait for its rerun."""
+    pending = sorted(set(completed) - requested - on_main)
+    if not pending:
+        return [], "no completed day in the landing zone waits for its daily run"
+    start = date.fromisoformat(pending[0])
+    history = (start - timedelta(days=n) for n in range(history_days, 0, -1))
+    missing = [d for day in history if (d := day.isoformat()) >= first_day and d not in on_main]
+    if missing:
+        why = "its daily run failed: rerun it" if missing[-1] in requested else "it has not landed"
+        return [], f"{pending[0]} waits for {missing[-1]} on main ({why})"
+    days = [pending[0]]
+    for day in pending[1:]:
+        if date.fromisoformat(day) - date.fromisoformat(days[-1]) != timedelta(days=1):
+            break
+        days.append(day)
+    return days, ""
 
 
 def _ready_weeks(published: Mapping[str, set[str]], weeks: list[str]) -> list[str]:

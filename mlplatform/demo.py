@@ -97,15 +97,23 @@ def reports_path(settings: Settings) -> Path:
 def prepare(
     settings: Settings, days: int, source: Source = "parquet", on_day: Callable[[str, int], None] | None = None
 ) -> DemoSources:
+    """The demo's sources for `days` days: the source database, the provider's reports and every day landed."""
+    tx = prepare_unlanded(settings, days, source)
+    day_keys = sorted(tx["TX_DATETIME"].dt.strftime("%Y-%m-%d").unique())
+    replay(tx, open_landing_zone(settings.landing_uri, settings.aws_endpoint_url), day_keys, on_day=on_day)
+    return DemoSources(days=day_keys, transactions=len(tx), reports_path=reports_path(settings))
+
+
+def prepare_unlanded(settings: Settings, days: int, source: Source = "parquet") -> pd.DataFrame:
+    """`prepare` but the landing: the source database and the provider's reports, and the transactions to land
+    (for a replay the caller paces)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     tx, profiles = load_transactions(source, days)
     source_db.load_tables(settings.source_db_url, source_db.profiles_to_tables(profiles.customers, profiles.terminals))
-    day_keys = sorted(tx["TX_DATETIME"].dt.strftime("%Y-%m-%d").unique())
-    replay(tx, open_landing_zone(settings.landing_uri, settings.aws_endpoint_url), day_keys, on_day=on_day)
     path = reports_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     reports_from_labels(tx).to_parquet(path, index=False)
-    return DemoSources(days=day_keys, transactions=len(tx), reports_path=path)
+    return tx
 
 
 # ----- the stand-in chargeback provider ---------------------------------------------------------

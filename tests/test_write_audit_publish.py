@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-from assets.publishing import NotPublishable
+from assets.publishing import PUBLICATION_TAG, NotPublishable
 from mlplatform.config import handbook_path
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.lake import MergeConflict
@@ -46,6 +46,7 @@ def test_successful_run_is_published_in_one_commit_with_lineage(env):
     assert commit.metadata["code_version"]
     assert lake.log("main", limit=1)[0].id == commit.id
     assert f"runs/{result.run_id}" not in lake.branches()  # deleted after the merge
+    assert instance.get_run_by_id(result.run_id).tags[PUBLICATION_TAG] == f"published {commit.id}"
 
     tx = read_table(lake, "main", table_path(["raw_transactions"], DAY))
     assert len(tx) > 9_000
@@ -260,6 +261,8 @@ def test_a_run_whose_inputs_changed_on_main_since_it_started_is_refused(env):
     with pytest.raises(StaleInputs, match=r"read \d+ table\(s\) that main changed since it started"):
         env.publish(instance, day2.run_id)
     assert env.lake.resolve("main") == before and f"runs/{day2.run_id}" in env.lake.branches()
+    refusal = instance.get_run_by_id(day2.run_id).tags[PUBLICATION_TAG]  # decided: the automation moves on
+    assert refusal.startswith(f"refused: run {day2.run_id} read ")
     # Run again on today's main, day 2 publishes (its features now count the late transaction).
     rerun = env.run_day(DAY, instance)
     assert env.publish(instance, rerun.run_id).commit is not None
