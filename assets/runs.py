@@ -12,7 +12,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 
 from assets.partitions import TRAINING_WEEKS
 from assets.publishing import Effects, NotPublishable, publish_run
-from mlplatform.config import Settings
+from mlplatform.config import DAGSTER_STORAGE, Settings
 from mlplatform.lake import Lake, MergeConflict
 from mlplatform.lake.wap import StaleInputs
 from mlplatform.training_sets import Split
@@ -38,12 +38,17 @@ class RunOutcome:
 
 
 def project_instance(settings: Settings) -> DagsterInstance:
-    """The project-local Dagster instance (the one `mlplatform ui` opens), its own telemetry off."""
+    """The project's Dagster instance (the one `mlplatform ui` opens), its own telemetry off: runs, events and
+    schedules in SQLite files under MLPLATFORM_HOME/dagster, or in PostgreSQL (dagster-postgres) when
+    MLPLATFORM_DAGSTER_STORAGE names a database."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    config = "telemetry:\n  enabled: false\n"
+    if settings.dagster_storage:  # the URL is read from the variable by each process, never written here
+        config += f"storage:\n  postgres:\n    postgres_url:\n      env: {DAGSTER_STORAGE}\n"
+    path = home / "dagster.yaml"
+    if not path.exists() or path.read_text() != config:
+        path.write_text(config)
     return DagsterInstance.from_config(str(home))
 
 

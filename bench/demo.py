@@ -1,8 +1,14 @@
-"""The main job's time: `mlplatform demo --days 183` as one run, against one Dagster run per day."""
+"""The main job's time: `mlplatform demo --days 183` as one run, against one Dagster run per day; and the same
+demo with the Dagster instance on PostgreSQL (dagster-postgres) instead of its SQLite files, stage by stage.
+The PostgreSQL server is MLPLATFORM_BENCH_POSTGRES (default: the machine's, 127.0.0.1:5432)."""
 
+import os
 import tempfile
 import time
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,8 +16,43 @@ import pandas as pd
 from dagster import BetaWarning, DagsterInstance
 
 from assets.definitions import build_definitions
-from mlplatform.config import Settings
-from mlplatform.demo import create_app, new_token, reports_path, run_demo, serve_in_thread
+from mlplatform.config import DAGSTER_STORAGE, Settings
+from mlplatform.demo import DemoResult, create_app, new_token, reports_path, run_demo, serve_in_thread
+
+POSTGRES = os.environ.get("MLPLATFORM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextmanager
+def dagster_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server for the instance, dropped after."""
+    import psycopg
+
+    name = f"bench_dagster_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f"create database {name}")
+    try:
+        yield f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f"drop database {name} with (force)")
+
+
+def on_postgres(home: Path, days: int) -> DemoResult | None:
+    """The demo with the project's instance on PostgreSQL (None if the server is not reachable)."""
+    import psycopg
+
+    try:
+        with dagster_database() as url:
+            os.environ[DAGSTER_STORAGE] = url  # each process of the instance reads it from there
+            try:
+                result = run_demo(Settings.from_env({"MLPLATFORM_HOME": str(home), DAGSTER_STORAGE: url}), days)
+            finally:
+                del os.environ[DAGSTER_STORAGE]
+    except psycopg.OperationalError as error:  # no server here (psycopg is only the bench's admin client)
+        print(f"(the instance on PostgreSQL is not measured: {error})")
+        return None
+    assert result.success
+    return result
 
 
 def main(quick: bool = False) -> None:
@@ -26,8 +67,11 @@ def main(quick: bool = False) -> None:
         assert result.success
         rows = result.row_counts["raw_transactions"]["accepted"]
         print(f"demo --days {days}: {total:.1f} s in total ({rows:,} transactions, one Dagster run)")
+        postgres = on_postgres(Path(tmp) / "postgres", days)
+        print(f"  {'stage':<12} {'SQLite':>9} {'PostgreSQL':>11}   (the Dagster instance's storage)")
         for stage, seconds in result.seconds.items():
-            print(f"  {stage:<12} {seconds:7.1f} s")
+            other = f"{postgres.seconds[stage]:9.1f} s" if postgres else "        -"
+            print(f"  {stage:<12} {seconds:7.1f} s {other}")
         run_s = result.seconds["daily"]
 
         # The alternative: one run per partition (what a per-day backfill would launch), on a sample of days.

@@ -14,6 +14,7 @@
 | MLPLATFORM_SERVING_TOKEN              | none (scoring is open)                | a bearer token scoring calls need |
 | MLPLATFORM_SERVING_MODEL              | auto (a Bento: its own; else: champion) | registry, bento                 |
 | BENTOML_HOME                          | <home>/bentoml                        | BentoML's store of built Bentos   |
+| MLPLATFORM_DAGSTER_STORAGE            | SQLite under <home>/dagster           | postgresql+psycopg2://...        |
 
 The Dagster resources (resources/) and the command line both build their clients from `Settings`;
 secrets reach Dagster through `EnvVar` (resources/__init__.py), never as plain config.
@@ -30,6 +31,9 @@ from typing import Any, Literal
 LakeBackend = Literal["local", "lakefs"]
 ModelSource = Literal["auto", "registry", "bento"]
 LAKE_BACKENDS: tuple[LakeBackend, ...] = ("local", "lakefs")
+# The variable naming the Dagster instance's PostgreSQL (its URL may hold a password: the instance's
+# dagster.yaml names the variable, never the value).
+DAGSTER_STORAGE = "MLPLATFORM_DAGSTER_STORAGE"
 HANDBOOK_RELATIVE = Path("../shared/data/handbook/transactions.parquet")
 
 
@@ -65,6 +69,7 @@ class Settings:
     champion_poll_seconds: float  # how often the service looks for a new champion
     serving_model: ModelSource
     bentoml_home: Path
+    dagster_storage: str = ""  # "" = Dagster's SQLite files under dagster_home; else a PostgreSQL URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,11 +102,22 @@ class Settings:
             champion_poll_seconds=_number(env, "MLPLATFORM_CHAMPION_POLL_SECONDS", 5.0),
             serving_model=_choice(env, "MLPLATFORM_SERVING_MODEL", ("auto", "registry", "bento")),
             bentoml_home=Path(env.get("BENTOML_HOME", home / "bentoml")).resolve(),
+            dagster_storage=_postgres_url(env, DAGSTER_STORAGE),
         )
 
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+
+def _postgres_url(env: Mapping[str, str], name: str) -> str:
+    """A URL for dagster-postgres, which needs the psycopg2 driver (SQLAlchemy's default for a plain
+    postgresql:// is psycopg 3, whose server-side parameters break its NOTIFY)."""
+    value = env.get(name, "")
+    if value and not value.startswith("postgresql+psycopg2://"):
+        shown = value.split("://")[0] + "://..." if "@" in value else value  # never echo a password
+        raise ConfigError(f"{name}={shown!r}: expected postgresql+psycopg2://user:password@host:5432/database")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> Any:
