@@ -114,7 +114,7 @@ def publish_run(
     the outcome (PUBLICATION_TAG)."""
     run = instance.get_run_by_id(run_id)
     try:
-        publication = _publish(instance, run_id, lake, effects)
+        publication = _publish(instance, run, run_id, lake, effects)
     except (NotPublishable, MergeConflict, StaleInputs) as refusal:
         if run is not None and run.status == DagsterRunStatus.SUCCESS:
             instance.add_run_tags(run_id, {PUBLICATION_TAG: f"refused: {str(refusal)[:400]}"})
@@ -130,8 +130,9 @@ def awaiting_publication(run: DagsterRun) -> bool:
     return run.status == DagsterRunStatus.SUCCESS and PUBLICATION_TAG not in run.tags
 
 
-def _publish(instance: DagsterInstance, run_id: str, lake: Lake, effects: Effects | None) -> Publication | None:
-    run = instance.get_run_by_id(run_id)
+def _publish(
+    instance: DagsterInstance, run: DagsterRun | None, run_id: str, lake: Lake, effects: Effects | None
+) -> Publication | None:
     if run is None or run.status != DagsterRunStatus.SUCCESS:
         raise NotPublishable(
             f"run {run_id} did not succeed ({run.status.value if run else 'unknown run'}); its branch is kept"
