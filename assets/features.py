@@ -15,7 +15,7 @@ from dagster import (
 
 from assets.partitions import DAILY, WITH_HISTORY
 from assets.quality_checks import contract_result, contract_spec
-from mlplatform.features import duckdb_engine
+from mlplatform.features import engines
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.features.events import build_events, split_days
 from mlplatform.lake.tables import frames_hash
@@ -54,7 +54,7 @@ def transaction_features(
     """The fifteen reference fraud features of every transaction of the day (point-in-time correct)."""
     events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()), REFERENCE.label_delay)
     first_day = pd.Timestamp(context.partition_keys[0])
-    computed = duckdb_engine.compute(events, REFERENCE, since=first_day)
+    computed = engines.compute(events, REFERENCE, since=first_day)
     frames = split_days(computed, list(context.partition_keys))
     history = sorted(raw_transactions)
     yield Output(

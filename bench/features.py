@@ -1,7 +1,8 @@
 """Feature engines and the as-of join: wall time and peak memory, each case in a fresh process.
 
-Cases: the 15 reference features on the published dataset with DuckDB, Spark and a plain pandas
-`groupby().rolling()` implementation; DuckDB at 10x the customers (fast simulator); the as-of join
+Cases: the 15 reference features on the published dataset with DuckDB, NumPy, Spark and a plain
+pandas `groupby().rolling()` implementation, and again at 10x the customers (fast simulator), with the
+NumPy engine's output compared value for value with DuckDB's; the as-of join
 of a 1M-row spine with one and three 10M-row views, against pandas `merge_asof`.
 """
 
@@ -92,16 +93,16 @@ def run_case(case: str, folder: Path) -> dict:
 
     started = time.perf_counter()
     rows = 0
-    if case == "features-duckdb":
-        rows = compute_file(handbook_path(), folder / "duck.parquet")
-    elif case == "features-spark":
-        rows = compute_file(handbook_path(), folder / "spark.parquet", engine="spark")
-    elif case == "features-pandas":
-        frame = _pandas_features(handbook_path())
-        frame.reset_index().to_parquet(folder / "pandas.parquet")
-        rows = len(frame)
-    elif case == "features-duckdb-10x":
-        rows = compute_file(folder / "tx10.parquet", folder / "duck10.parquet")
+    if case.startswith("features-"):
+        engine, _, scale = case.removeprefix("features-").partition("-")
+        source = folder / "tx10.parquet" if scale == "10x" else handbook_path()
+        target = folder / f"{engine}{scale}.parquet"
+        if engine == "pandas":
+            frame = _pandas_features(source)
+            frame.reset_index().to_parquet(target)
+            rows = len(frame)
+        else:
+            rows = compute_file(source, target, engine=engine)  # type: ignore[arg-type]
     elif case.startswith("asof-duckdb"):
         n = int(case[-1])
         con = connect(memory_limit="8GB")
@@ -143,21 +144,33 @@ def _measure(case: str, folder: Path) -> dict:
     return result
 
 
+def _same_values(folder: Path, a: str, b: str) -> bool:
+    left, right = pd.read_parquet(folder / f"{a}.parquet"), pd.read_parquet(folder / f"{b}.parquet")
+    return list(left.columns) == list(right.columns) and all(left[c].equals(right[c]) for c in left.columns)
+
+
+def _engines(folder: Path, scale: str, engines: list[str]) -> None:
+    results = {e: _measure(f"features-{e}{scale}", folder) for e in engines}
+    pandas_ = results.get("pandas", {})
+    for engine in ("duckdb", "numpy"):
+        if "seconds" in results.get(engine, {}) and "seconds" in pandas_:
+            print(f"  {engine}: {pandas_['seconds'] / results[engine]['seconds']:.1f}x faster than pandas")
+    if all("seconds" in results.get(e, {}) for e in ("duckdb", "numpy")):
+        same = _same_values(folder, f"duckdb{scale.strip('-')}", f"numpy{scale.strip('-')}")
+        print(f"  numpy's values {'equal' if same else 'DIFFER FROM'} DuckDB's, column for column")
+
+
 def main(quick: bool = False) -> None:
     from mlplatform.simulator import SimulationConfig, simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print("15 reference features, published dataset (1.75M transactions):")
-        duck = _measure("features-duckdb", folder)
-        pandas_ = _measure("features-pandas", folder)
-        if "seconds" in duck and "seconds" in pandas_:
-            print(f"  DuckDB is {pandas_['seconds'] / duck['seconds']:.1f}x faster than pandas")
-        _measure("features-spark", folder)
+        _engines(folder, "", ["duckdb", "numpy", "pandas", "spark"])
         if not quick:
             print("10x the customers (fast simulator):")
             simulate(SimulationConfig(customers=50_000, mode="fast")).transactions.to_parquet(folder / "tx10.parquet")
-            _measure("features-duckdb-10x", folder)
+            _engines(folder, "-10x", ["duckdb", "numpy", "pandas"])
         print("as-of join, 1M-row spine against 10M-row views:")
         _asof_data(folder, views=3)
         for n in (1, 3):

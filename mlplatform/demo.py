@@ -294,7 +294,7 @@ def prepare_scoring(settings: Settings, day: str = "2018-05-10", max_epochs: int
     """A champion trained on the published data's week that ends its test window a week before `day`, and
     the online store loaded with every transaction and chargeback before `day`."""
     from mlplatform.evaluation import evaluate
-    from mlplatform.features import duckdb_engine
+    from mlplatform.features import engines
     from mlplatform.features.events import build_events
     from mlplatform.models import train_mlp
     from mlplatform.tracking import TrainingRun, log_and_register, promote
@@ -304,7 +304,7 @@ def prepare_scoring(settings: Settings, day: str = "2018-05-10", max_epochs: int
     published, _ = load_transactions("parquet", (start - pd.Timestamp("2018-04-01")).days + 1)
     reports = reports_from_labels(published)
     raw = published.rename(columns=str.lower)[EVENT_COLUMNS]
-    offline = duckdb_engine.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
+    offline = engines.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
 
     split = Split((start - pd.Timedelta(days=28)).date())
     rows = build(offline, labels_from_reports(reports), split)

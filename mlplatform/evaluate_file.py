@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlplatform.evaluation import Metrics, evaluate
-from mlplatform.features import duckdb_engine
+from mlplatform.features import engines
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.models import ModelKind, train
 from mlplatform.training_sets import Split, build
@@ -29,7 +29,7 @@ def evaluate_file(input_path: Path, split: Split, model: ModelKind = "mlp", seed
     events = tx.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
-    features = duckdb_engine.compute(events, REFERENCE, since=pd.Timestamp(split.train_start))
+    features = engines.compute(events, REFERENCE, since=pd.Timestamp(split.train_start))
     frauds = events.loc[events["tx_fraud"] == 1, ["transaction_id"]]
     # As in the protocol, a label counts as known once the delay period has passed.
     labels = frauds.assign(label=1, known_at=pd.Timestamp.min)

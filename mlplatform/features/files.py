@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
 
 from mlplatform.duck import connect
-from mlplatform.features import duckdb_engine
-from mlplatform.features.definitions import REFERENCE, FeatureSet
+from mlplatform.features import duckdb_engine, numpy_engine
+from mlplatform.features.definitions import AMOUNT, EVENT_ID, EVENT_TIME, LABEL, REFERENCE, FeatureSet
+from mlplatform.features.engines import DEFAULT, Engine
 
-Engine = Literal["duckdb", "spark"]
+# DuckDB writes the file for both of its engines, on every core; zstd's fastest level is a third faster
+# than its default, for a file a fifth larger.
+PARQUET = "format parquet, compression zstd, compression_level 1"
 
 
 def _quote(path: Path) -> str:
@@ -41,7 +47,7 @@ def compute_file(
     input_path: Path,
     output_path: Path,
     labels_path: Path | None = None,
-    engine: Engine = "duckdb",
+    engine: Engine = DEFAULT,
     features: FeatureSet = REFERENCE,
 ) -> int:
     """Writes one row per input transaction; returns the row count."""
@@ -51,10 +57,28 @@ def compute_file(
         return spark_engine.compute_file(input_path, output_path, labels_path, features)
     con = connect()
     try:
+        if engine == "numpy":
+            return _numpy_file(con, input_path, output_path, labels_path, features)
         computed = duckdb_engine.feature_sql(features, events_sql(input_path, labels_path))
         query = output_sql(features, computed) + " order by TRANSACTION_ID"
-        con.execute(f"copy ({query}) to {_quote(output_path)} (format parquet, compression zstd)")
+        con.execute(f"copy ({query}) to {_quote(output_path)} ({PARQUET})")
         (rows,) = con.execute(f"select count(*) from read_parquet({_quote(output_path)})").fetchall()[0]
         return int(rows)
     finally:
         con.close()
+
+
+def _numpy_file(
+    con: duckdb.DuckDBPyConnection, input_path: Path, output_path: Path, labels_path: Path | None, features: FeatureSet
+) -> int:
+    """The NumPy engine on the events DuckDB reads: the same file as the DuckDB engine writes."""
+    events = con.execute(f"select * from {events_sql(input_path, labels_path)} order by transaction_id").fetchnumpy()
+    time_us = events[EVENT_TIME].astype("datetime64[us]").astype(np.int64)
+    keys = {e: events[e].astype(np.int64) for e in features.entities}
+    fraud = events[LABEL].astype(np.int64)
+    columns = numpy_engine.feature_arrays(features, time_us, events[AMOUNT].astype(np.float64), fraud, keys)
+    out = {"TRANSACTION_ID": events[EVENT_ID].astype(np.int64)}
+    out.update({f.reference_name: columns[f.name] for f in features.features if f.name != "tx_amount"})
+    con.register("numpy_features", pa.table(out))
+    con.execute(f"copy numpy_features to {_quote(output_path)} ({PARQUET})")
+    return len(out["TRANSACTION_ID"])

@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from mlplatform.features.definitions import AMOUNT, EVENT_TIME, FeatureSet, RequestFeature, WindowFeature
-from mlplatform.online_store.base import DAY_US, US, History, OnlineStore, Transactions
-
-HOUR_US = 3_600 * US
+from mlplatform.features.numpy_engine import aggregate, request_values, summed
+from mlplatform.online_store.base import US, History, OnlineStore, Transactions
 
 
 def _us(delta: timedelta) -> int:
@@ -124,16 +123,8 @@ class OnlineEngine:
 
     def _request_features(self, batch: Transactions, out: np.ndarray) -> None:
         for column, f in enumerate(self.features.features):
-            if not isinstance(f, RequestFeature):
-                continue
-            if f.transform == "identity":
-                out[:, column] = batch.amount if f.column == AMOUNT else batch.time_us
-            elif f.transform == "is_weekend":  # 1970-01-01 was a Thursday (Monday = 0)
-                out[:, column] = (batch.time_us // DAY_US + 3) % 7 >= 5
-            elif f.transform == "is_night":
-                out[:, column] = (batch.time_us // HOUR_US) % 24 <= 6
-            else:
-                raise ValueError(f"unknown transform {f.transform!r}")
+            if isinstance(f, RequestFeature):
+                out[:, column] = request_values(f, batch.time_us, batch.amount)
 
     def _window_features(
         self, batch: Transactions, keys: np.ndarray, history: History, windows: list[_Window], out: np.ndarray
@@ -156,23 +147,18 @@ class OnlineEngine:
         sorted_key = g[s] * span + (t[s] - base)
         own = np.empty(n, dtype=np.int64)
         own[seq[s][seq[s] >= 0]] = np.flatnonzero(seq[s] >= 0)  # each transaction's own position
-        cum_amount = np.concatenate([[0], np.cumsum(amount[s])])
-        cum_fraud = np.concatenate([[0], np.cumsum(fraud[s])])
+        cumulative = {
+            "amount": np.concatenate([[0], np.cumsum(amount[s])]),
+            "fraud": np.concatenate([[0], np.cumsum(fraud[s])]),
+        }
         at = group * span + (batch.time_us - base)
         for w in windows:
             # A window ending at t ends at the transaction itself; a delayed one, by time.
             hi = np.searchsorted(sorted_key, at - w.delay_us, side="right") if w.delay_us else own + 1
             lo = np.searchsorted(sorted_key, at - w.delay_us - w.window_us, side="right")
-            count = hi - lo
-            if w.feature.aggregation == "count":
-                out[:, w.column] = count
-            elif w.feature.aggregation == "mean":
-                out[:, w.column] = ((cum_amount[hi] - cum_amount[lo]) / US) / count
-            elif w.feature.aggregation == "label_rate":
-                frauds = cum_fraud[hi] - cum_fraud[lo]
-                out[:, w.column] = np.where(count > 0, frauds / np.maximum(count, 1), 0.0)
-            else:
-                raise ValueError(f"unknown aggregation {w.feature.aggregation!r}")
+            column = summed(w.feature)
+            total = cumulative[column][hi] - cumulative[column][lo] if column else None
+            out[:, w.column] = aggregate(w.feature, hi - lo, total)
 
 
 def transactions(frame: pd.DataFrame, entities: tuple[str, ...]) -> Transactions:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlplatform.features.numpy_engine import amount_micros
+
 US = 1_000_000  # microseconds per second; amounts are also stored in millionths ("micros")
 DAY_US = 86_400 * US
 
@@ -37,7 +39,7 @@ class Transactions:
     @property
     def amount_micros(self) -> np.ndarray:
         """The amount in millionths, exactly (as the offline engines' decimal(18, 6))."""
-        return np.rint(self.amount * US).astype(np.int64)
+        return amount_micros(self.amount)
 
     def take(self, index: np.ndarray) -> Transactions:
         return Transactions(

@@ -1,23 +1,92 @@
-"""DuckDB and Spark compute identical features from the same definitions."""
+"""The engines compute identical features from the same definitions: NumPy and DuckDB on the whole
+published dataset and on events built to take the NumPy engine's rarer paths, Spark and DuckDB on three weeks."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mlplatform.config import handbook_path
+from mlplatform.features import duckdb_engine, numpy_engine
+from mlplatform.features.definitions import REFERENCE
 from mlplatform.features.files import compute_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
-
-def test_duckdb_and_spark_agree_on_three_weeks_with_external_labels(tmp_path, java):
+@pytest.fixture(scope="module")
+def published():
     path = handbook_path()
     if not path.exists():
         pytest.skip(f"published dataset not found at {path}")
-    weeks = pd.read_parquet(path, filters=[("TX_TIME_DAYS", ">=", 20), ("TX_TIME_DAYS", "<", 41)])
-    weeks.drop(columns=["TX_FRAUD"]).to_parquet(tmp_path / "tx.parquet")
-    # Labels in their own file, for part of the transactions only (the rest count as genuine).
-    labels = weeks.loc[weeks["TRANSACTION_ID"] % 2 == 0, ["TRANSACTION_ID", "TX_FRAUD"]]
-    labels.to_parquet(tmp_path / "labels.parquet")
+    return path
+
+
+def _labels_for_half(frame: pd.DataFrame, folder) -> None:
+    """Transactions without TX_FRAUD, and labels in their own file for half of them (the rest genuine)."""
+    frame.drop(columns=["TX_FRAUD"]).to_parquet(folder / "tx.parquet")
+    frame.loc[frame["TRANSACTION_ID"] % 2 == 0, ["TRANSACTION_ID", "TX_FRAUD"]].to_parquet(folder / "labels.parquet")
+
+
+@pytest.mark.slow
+def test_numpy_and_duckdb_write_the_same_file_for_the_whole_published_dataset(tmp_path, published):
+    _labels_for_half(pd.read_parquet(published), tmp_path)
+    files = {}
+    for engine in ("numpy", "duckdb"):
+        labels = tmp_path / "labels.parquet"
+        rows = compute_file(tmp_path / "tx.parquet", tmp_path / f"{engine}.parquet", labels, engine)
+        assert rows == 1_754_155
+        files[engine] = pd.read_parquet(tmp_path / f"{engine}.parquet")
+    numpy_out, duck = files["numpy"], files["duckdb"]
+    pd.testing.assert_frame_equal(numpy_out, duck, check_exact=True)
+    assert duck["TRANSACTION_ID"].is_monotonic_increasing
+    # The labels file was used: half the frauds are gone, so some risks are lower than TX_FRAUD's would give.
+    assert 0 < duck["TERMINAL_ID_RISK_30DAY_WINDOW"].mean() < 0.01
+
+
+def _events(n: int, seed: int) -> pd.DataFrame:
+    """Events whose keys are huge, sparse integers and whose times span a century (a few far outliers around
+    dense weeks), with ties within a second: the NumPy engine then sorts by lexsort and searches the keys in
+    several slices, where common data takes one packed sort and one slice."""
+    rng = np.random.default_rng(seed)
+    dense = np.datetime64("2018-04-01T00:00:00") + rng.integers(0, 21 * 86_400, n).astype("timedelta64[s]")
+    far = np.datetime64("1950-01-01T00:00:00") + rng.integers(0, 100 * 365 * 86_400, 40).astype("timedelta64[s]")
+    far[:2] = [np.datetime64("1950-01-01T00:00:00"), np.datetime64("2049-12-31T00:00:00")]
+    times = np.concatenate([dense, far, dense[:30]]).astype("datetime64[us]")  # 30 exact ties too
+    m = len(times)
+    events = pd.DataFrame(
+        {
+            "transaction_id": rng.permutation(m).astype(np.int64) + 10**12,
+            "tx_datetime": times,
+            "customer_id": rng.integers(0, 3_000, m) * (2**50) + 7,  # 3,000 keys: above one slice's 1,441
+            "terminal_id": rng.integers(-400, 400, m),
+            "tx_amount": np.round(rng.gamma(2.0, 40.0, m), 2),
+            "tx_fraud": (rng.random(m) < 0.05).astype(np.int64),
+        }
+    )
+    return events.sort_values(["tx_datetime", "transaction_id"], ignore_index=True)
+
+
+def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times():
+    events = _events(20_000, seed=3)
+    span = events["tx_datetime"].max() - events["tx_datetime"].min()
+    assert span > pd.Timedelta(days=99 * 365)
+    for since in (None, pd.Timestamp("2018-04-10")):
+        numpy_out = numpy_engine.compute(events, REFERENCE, since=since)
+        duck = duckdb_engine.compute(events, REFERENCE, since=since)
+        pd.testing.assert_frame_equal(numpy_out, duck, check_exact=True)
+    # The windows are not trivially empty: customers and terminals have history inside the dense weeks.
+    assert numpy_out["customer_nb_tx_30d"].max() > 1 and numpy_out["terminal_risk_30d"].max() > 0
+
+
+def test_no_events_give_no_rows_with_the_feature_columns():
+    empty = _events(10, seed=0).iloc[:0]
+    numpy_out, duck = numpy_engine.compute(empty, REFERENCE), duckdb_engine.compute(empty, REFERENCE)
+    assert numpy_out.empty and list(numpy_out.columns) == list(duck.columns)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_duckdb_and_spark_agree_on_three_weeks_with_external_labels(tmp_path, java, published):
+    weeks = pd.read_parquet(published, filters=[("TX_TIME_DAYS", ">=", 20), ("TX_TIME_DAYS", "<", 41)])
+    _labels_for_half(weeks, tmp_path)
 
     n_duck = compute_file(tmp_path / "tx.parquet", tmp_path / "duck.parquet", tmp_path / "labels.parquet", "duckdb")
     n_spark = compute_file(tmp_path / "tx.parquet", tmp_path / "spark.parquet", tmp_path / "labels.parquet", "spark")

@@ -1,15 +1,17 @@
-"""The reference features, checked against a brute-force reading of shared/docs/features.md."""
+"""The reference features, checked against a brute-force reading of shared/docs/features.md (the default
+engine's file), and each in-process engine's point-in-time correctness."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlplatform.config import handbook_path
-from mlplatform.features import duckdb_engine
+from mlplatform.features import engines
 from mlplatform.features.definitions import REFERENCE
 from mlplatform.features.files import compute_file
 
 DAY = 86_400
+ENGINES_OF_FRAMES = ["numpy", "duckdb"]  # the engines that compute data frames (Spark computes files)
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +81,20 @@ def test_ties_are_time_based(computed, weeks):
 
 
 @pytest.mark.slow
-def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks):
+@pytest.mark.parametrize("engine", ENGINES_OF_FRAMES)
+def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks, engine):
     events = weeks.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
     cutoff = pd.Timestamp("2018-05-01")
-    before = duckdb_engine.compute(events, REFERENCE).set_index("transaction_id")
+    before = engines.compute(events, REFERENCE, engine=engine).set_index("transaction_id")
     # Rewrite the future: every later amount, and every label younger than 7 days at the cutoff.
     changed = events.copy()
     later = changed["tx_datetime"] > cutoff
     changed.loc[later, "tx_amount"] = changed.loc[later, "tx_amount"] * 3 + 1
     recent = changed["tx_datetime"] > cutoff - pd.Timedelta(days=7)
     changed.loc[recent, "tx_fraud"] = 1 - changed.loc[recent, "tx_fraud"]
-    after = duckdb_engine.compute(changed, REFERENCE).set_index("transaction_id")
+    after = engines.compute(changed, REFERENCE, engine=engine).set_index("transaction_id")
     up_to_cutoff = events.loc[~later, "transaction_id"]
     pd.testing.assert_frame_equal(before.loc[up_to_cutoff], after.loc[up_to_cutoff])
     # The perturbation is real: it changes features after the cutoff.
@@ -99,7 +102,8 @@ def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks):
 
 
 @pytest.mark.slow
-def test_a_day_computed_with_its_history_equals_the_full_computation(weeks):
+@pytest.mark.parametrize("engine", ENGINES_OF_FRAMES)
+def test_a_day_computed_with_its_history_equals_the_full_computation(weeks, engine):
     events = weeks.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
@@ -108,7 +112,7 @@ def test_a_day_computed_with_its_history_equals_the_full_computation(weeks):
     history = events[
         (events["tx_datetime"] >= day - REFERENCE.history) & (events["tx_datetime"] < day + pd.Timedelta(days=1))
     ]
-    partial = duckdb_engine.compute(history, REFERENCE, since=day)
-    full = duckdb_engine.compute(events, REFERENCE)
+    partial = engines.compute(history, REFERENCE, since=day, engine=engine)
+    full = engines.compute(events, REFERENCE, engine=engine)
     full = full[(full["tx_datetime"] >= day) & (full["tx_datetime"] < day + pd.Timedelta(days=1))]
     pd.testing.assert_frame_equal(partial.reset_index(drop=True), full.reset_index(drop=True))
