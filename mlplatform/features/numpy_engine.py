@@ -18,6 +18,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from mlplatform.arrays import stable_argsort
 from mlplatform.features.definitions import (
     AMOUNT,
     EVENT_ID,
@@ -123,16 +124,9 @@ def compute(events: pd.DataFrame, features: FeatureSet, since: pd.Timestamp | No
     return pd.DataFrame(out)
 
 
-def _sort(key: np.ndarray, time_us: np.ndarray, by_time: np.ndarray) -> np.ndarray:
-    """The order by key, then time. Where (key, rank in time) fits in an int64, a plain sort of that pair
-    with the rank in its low bits (several times faster than an argsort); otherwise a lexsort."""
-    n = len(key)
-    bits = max(1, (n - 1).bit_length())
-    k = key[by_time]
-    if int(k.max()) - int(k.min()) < 2 ** (62 - bits):
-        packed = ((k - k.min()) << bits) | np.arange(n)
-        return by_time[np.sort(packed) & ((1 << bits) - 1)]
-    return np.lexsort((time_us, key))
+def _sort(key: np.ndarray, by_time: np.ndarray) -> np.ndarray:
+    """The order by key, then time: a stable sort by key of the events in time order."""
+    return by_time[stable_argsort(key[by_time])]
 
 
 def _entity_windows(
@@ -146,7 +140,7 @@ def _entity_windows(
     """Every window feature of one entity, for each event in the events' order."""
     if not len(key):
         return {f.name: np.zeros(0) for f in windows}
-    s = _sort(key, time_us, by_time)
+    s = _sort(key, by_time)
     k, t = key[s], time_us[s]
     group = np.cumsum(np.concatenate([[0], k[1:] != k[:-1]]))
     values = {"amount": amount, "fraud": fraud}

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mlplatform.arrays import stable_argsort
 from mlplatform.simulator import exact, fast
 from mlplatform.simulator.frauds import add_frauds
 from mlplatform.simulator.pii import personal_data
@@ -67,9 +68,9 @@ def simulate(config: SimulationConfig = SimulationConfig(), progress: Progress |
             parts.append(part)
             if progress:
                 progress(size)
-    tx = pd.DataFrame(np.concatenate(parts))
+    rows = np.concatenate(parts)
     # Customers are concatenated in id order; a stable sort on time keeps that order within ties.
-    tx = tx.sort_values("TX_TIME_SECONDS", kind="stable", ignore_index=True)
+    tx = pd.DataFrame(rows[stable_argsort(rows["TX_TIME_SECONDS"])])
     tx["TRANSACTION_ID"] = np.arange(len(tx), dtype=np.int64)
     tx["TX_DATETIME"] = pd.Timestamp(config.start) + pd.to_timedelta(tx["TX_TIME_SECONDS"], unit="s")
     if config.mode == "exact":

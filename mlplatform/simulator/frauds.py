@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from mlplatform.arrays import stable_argsort
+
 # Draws `k` distinct ids out of `population` for a given day.
 Picker = Callable[[int, int, int], np.ndarray]
 # Picks k of the candidate row positions for a given day.
@@ -51,16 +53,16 @@ def add_frauds(
         lo, hi = np.searchsorted(days, [first, first + length], side="left")
         return slice(int(lo), int(hi))
 
+    at_terminal = _RowsByKey(terminal, n_terminals)
     for day in range(last_day):
         window = day_slice(day, 28)
-        compromised = pick(day, n_terminals, terminals_per_day)
-        hit = window.start + np.flatnonzero(np.isin(terminal[window], compromised))
+        hit = at_terminal.rows(pick(day, n_terminals, terminals_per_day), window)
         fraud[hit], scenario[hit] = 1, 2
 
+    of_customer = _RowsByKey(customer, n_customers)
     for day in range(last_day):
         window = day_slice(day, 14)
-        compromised = pick(day, n_customers, cards_per_day)
-        candidates = window.start + np.flatnonzero(np.isin(customer[window], compromised))
+        candidates = of_customer.rows(pick(day, n_customers, cards_per_day), window)
         chosen = sample_rows(day, candidates, len(candidates) // 3)
         amount[chosen] = amount[chosen] * 5
         fraud[chosen], scenario[chosen] = 1, 3
@@ -69,3 +71,21 @@ def add_frauds(
     tx["TX_FRAUD"] = fraud
     tx["TX_FRAUD_SCENARIO"] = scenario
     return tx
+
+
+class _RowsByKey:
+    """Row positions grouped by key (ids 0..n-1), ascending within each key: the rows of a few keys inside a
+    slice of rows without scanning the slice."""
+
+    def __init__(self, keys: np.ndarray, n: int) -> None:
+        self.order = stable_argsort(keys)
+        self.starts = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=n))])
+
+    def rows(self, keys: np.ndarray, window: slice) -> np.ndarray:
+        """Ascending positions of the rows inside `window` whose key is one of `keys` (distinct)."""
+        parts = []
+        for key in keys:
+            rows = self.order[self.starts[key] : self.starts[key + 1]]
+            lo, hi = np.searchsorted(rows, [window.start, window.stop])
+            parts.append(rows[lo:hi])
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,19 @@
+"""Array helpers shared by the simulator and the feature engines."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """`np.argsort(values, kind="stable")` for integers, several times faster where each value's offset
+    from the smallest and its row fit in one int64: (offset, row) packed and sorted with NumPy's
+    vectorised sort."""
+    if not len(values):
+        return np.zeros(0, dtype=np.intp)
+    bits = max(1, len(values).bit_length())
+    low, high = int(values.min()), int(values.max())
+    if high - low >= 2 ** (62 - bits):
+        return np.argsort(values, kind="stable")
+    packed = ((values - low).astype(np.int64) << bits) | np.arange(len(values))
+    return np.sort(packed) & ((1 << bits) - 1)
