@@ -72,12 +72,13 @@ def _numpy_file(
     con: duckdb.DuckDBPyConnection, input_path: Path, output_path: Path, labels_path: Path | None, features: FeatureSet
 ) -> int:
     """The NumPy engine on the events DuckDB reads: the same file as the DuckDB engine writes."""
-    events = con.execute(f"select * from {events_sql(input_path, labels_path)} order by transaction_id").fetchnumpy()
-    time_us = events[EVENT_TIME].astype("datetime64[us]").astype(np.int64)
-    keys = {e: events[e].astype(np.int64) for e in features.entities}
-    fraud = events[LABEL].astype(np.int64)
-    columns = numpy_engine.feature_arrays(features, time_us, events[AMOUNT].astype(np.float64), fraud, keys)
-    out = {"TRANSACTION_ID": events[EVENT_ID].astype(np.int64)}
+    table = con.sql(f"select * from {events_sql(input_path, labels_path)} order by transaction_id").to_arrow_table()
+    events = {name: table[name].to_numpy() for name in table.column_names}  # Arrow's is the quicker hand-over
+    time_us = events[EVENT_TIME].astype("datetime64[us]", copy=False).view(np.int64)
+    keys = {e: events[e].astype(np.int64, copy=False) for e in features.entities}
+    fraud = events[LABEL].astype(np.int64, copy=False)
+    columns = numpy_engine.feature_arrays(features, time_us, events[AMOUNT].astype(np.float64, copy=False), fraud, keys)
+    out = {"TRANSACTION_ID": events[EVENT_ID].astype(np.int64, copy=False)}
     out.update({f.reference_name: columns[f.name] for f in features.features if f.name != "tx_amount"})
     con.register("numpy_features", pa.table(out))
     con.execute(f"copy numpy_features to {_quote(output_path)} ({PARQUET})")
