@@ -34,6 +34,7 @@ app.add_typer(features_app, name="features")
 stream_app = typer.Typer(help="The event stream transactions arrive on.", no_args_is_help=True)
 app.add_typer(stream_app, name="stream")
 console = Console()
+errors = Console(stderr=True)  # what went wrong goes to stderr, so stdout stays the command's output
 
 
 def progress_bar() -> Progress:
@@ -284,7 +285,7 @@ def lineage_cmd(
         landing = open_landing_zone(settings.landing_uri, settings.aws_endpoint_url)
         chain = trace(_lake(), Tracking.of(settings), transaction, ref, landing)
     except NotPredicted as error:
-        console.print(f"[red]{error}[/]")
+        errors.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
     for line in describe(chain):
         console.print(line, highlight=False, soft_wrap=True)
@@ -400,7 +401,7 @@ def demo(
     console.print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
     if not result.success:
         failed = next(r for r in reversed(result.runs) if not r.published)
-        console.print(f"[red]{failed.job} run {failed.run_id} failed or was not published: {failed.error}[/]")
+        errors.print(f"[red]{failed.job} run {failed.run_id} failed or was not published: {failed.error}[/]")
         raise typer.Exit(1)
     console.print("open the UI: make dev (Dagster on http://127.0.0.1:3000)")
     if serve:
@@ -418,7 +419,7 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
     try:
         service = start_service(settings, SERVE_PORT)
     except RuntimeError as error:
-        console.print(f"[red]the service did not start: {error}[/]")
+        errors.print(f"[red]the service did not start: {error}[/]")
         raise typer.Exit(1) from None
     try:
         if source == "parquet" and days < 183:
@@ -486,7 +487,7 @@ def run(
         if outcome.commit:
             console.print(f"main is now {outcome.commit} ({outcome.changed_paths} paths changed)")
         if outcome.error:
-            console.print(f"[red]{outcome.error}[/]", highlight=False, soft_wrap=True)
+            errors.print(f"[red]{outcome.error}[/]", highlight=False, soft_wrap=True)
     if not (outcome.success and outcome.published):
         raise typer.Exit(1)
 
@@ -612,15 +613,15 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # errors come back here, to be said in one line
     except typer.Abort:
-        console.print("[red]aborted[/]")
+        errors.print("[red]aborted[/]")
         sys.exit(130)
     except TyperException as error:  # usage: a bad option or value, named by click
-        console.print(f"[red]error:[/] {error.format_message()}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/] {error.format_message()}", highlight=False, soft_wrap=True)
         sys.exit(getattr(error, "exit_code", 2))
     except Exception as error:
         if os.environ.get("MLPLATFORM_DEBUG"):
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -102,8 +102,8 @@ def test_demo_from_the_console_script(tmp_path):
     assert head.id[:12] in log and "Publish run" in log
 
 
-def run_main(args: list[str], capsys) -> tuple[int, str]:
-    """The console script's entry point, in this process: its exit status and what it printed."""
+def run_main(args: list[str], capsys) -> tuple[int, str, str]:
+    """The console script's entry point, in this process: its exit status, stdout and stderr."""
     import sys
 
     from mlplatform.cli import main
@@ -118,7 +118,7 @@ def run_main(args: list[str], capsys) -> tuple[int, str]:
     finally:
         sys.argv = argv
     captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return code, captured.out, captured.err
 
 
 HANDBOOK = str(handbook_path())
@@ -150,16 +150,17 @@ HANDBOOK = str(handbook_path())
 )
 def test_a_bad_call_is_one_line_and_a_non_zero_exit(home, monkeypatch, capsys, args, says):
     monkeypatch.chdir(home)
-    code, output = run_main(args, capsys)
+    code, out, err = run_main(args, capsys)
     assert code != 0
-    assert output.strip().count("\n") == 0, output  # one line, never a traceback
-    assert output.startswith("error:") and says in output
+    assert out == "", out  # stdout stays clean for what a command outputs
+    assert err.strip().count("\n") == 0, err  # one line on stderr, never a traceback
+    assert err.startswith("error:") and says in err
 
 
 def test_a_missing_column_is_named(home, monkeypatch, capsys):
     monkeypatch.chdir(home)
     pd.DataFrame({"TRANSACTION_ID": [1]}).to_parquet(home / "thin.parquet")
-    code, output = run_main(["evaluate", "--input", "thin.parquet", "--train-start", "2018-07-25"], capsys)
+    code, _, output = run_main(["evaluate", "--input", "thin.parquet", "--train-start", "2018-07-25"], capsys)
     assert code == 2 and "lacks the column(s) TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD" in output
 
 
@@ -179,8 +180,8 @@ def test_run_publishes_and_a_rerun_of_unchanged_inputs_publishes_nothing_new(tmp
             "MLPLATFORM_FRAUD_API_TOKEN": env.settings.fraud_api_token,
         }.items():
             monkeypatch.setenv(name, value)
-        first_code, first = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
-        again_code, again = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
+        first_code, first, _ = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
+        again_code, again, _ = run_main(["run", "daily", "--partition", "2018-04-01", "--json"], capsys)
     finally:
         env.stop_api()
     assert first_code == 0, first
