@@ -17,7 +17,7 @@ install:  ## create .venv from the committed lock (constraints.txt)
 test:  ## lint, types and the whole suite, slow end-to-end tests included
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n auto --dist loadfile  # a process per core (a file's tests share one): 8-20 min here
+	$(BIN)/pytest -n auto --dist loadfile  # a process per core (a file's tests share one): 12-20 min here
 
 test-fast:  ## everything but the slow tests
 	$(BIN)/pytest -m "not slow"
