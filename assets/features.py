@@ -16,7 +16,7 @@ from dagster import (
 from assets.partitions import DAILY, WITH_HISTORY
 from assets.quality_checks import contract_result, contract_spec
 from mlplatform.features import engines
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.events import build_events, split_days
 from mlplatform.lake.tables import frames_hash
 
@@ -28,7 +28,7 @@ FEATURE_SCHEMA = TableSchema(
         TableColumn("terminal_id", "int64", description="Entity key: the terminal."),
         *[
             TableColumn(f.name, f.dtype, description=f"{f.description} [{f.entity}; reference: {f.reference_name}]")
-            for f in REFERENCE.features
+            for f in FRAUD.features
         ],
     ]
 )
@@ -43,7 +43,7 @@ FEATURE_SCHEMA = TableSchema(
         "raw_transactions": AssetIn(partition_mapping=WITH_HISTORY),
         "raw_fraud_reports": AssetIn(partition_mapping=WITH_HISTORY),
     },
-    metadata={"dagster/column_schema": FEATURE_SCHEMA, "feature_set": REFERENCE.name},
+    metadata={"dagster/column_schema": FEATURE_SCHEMA, "feature_set": FRAUD.name},
     check_specs=[contract_spec("transaction_features")],
 )
 def transaction_features(
@@ -52,9 +52,9 @@ def transaction_features(
     raw_fraud_reports: dict[str, pd.DataFrame],
 ):
     """The fifteen reference fraud features of every transaction of the day (point-in-time correct)."""
-    events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()), REFERENCE.label_delay)
+    events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()), FRAUD.label_delay)
     first_day = pd.Timestamp(context.partition_keys[0])
-    computed = engines.compute(events, REFERENCE, since=first_day)
+    computed = engines.compute(events, FRAUD, since=first_day)
     frames = split_days(computed, list(context.partition_keys))
     history = sorted(raw_transactions)
     yield Output(

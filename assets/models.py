@@ -31,7 +31,7 @@ ASSET = "fraud_model"
 class ModelConfig(Config):
     # Config is a pydantic model, which copies list defaults per instance.
     seed: int = 0
-    features: list[str] = list(FEATURES)  # noqa: RUF012  (a subset of the reference features)
+    features: list[str] = list(FEATURES)  # noqa: RUF012  (a subset of the platform's features)
     hidden: list[int] = [64, 32]  # noqa: RUF012
     max_epochs: int = 40
     learning_rate: float = 1e-3

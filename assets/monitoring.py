@@ -23,7 +23,7 @@ from assets.metadata import image
 from assets.partitions import DAILY
 from mlplatform import curves, monitoring
 from mlplatform.batch_scoring import NoChampion, champions_for
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import Lake
 from mlplatform.lake.tables import frames_hash, read_recent, read_table, stored_partitions, table_path
 from mlplatform.lake.wap import open_run_branch
@@ -90,8 +90,8 @@ def feature_drift(
             note_reads(context.run_id, _step(context), [path])
             rows = read_table(store, commit, path)
             references[week] = rows[rows[SPLIT_COLUMN] == "train"]
-        frames[day] = drift = monitoring.feature_drift(day, transaction_features[day], references[week], REFERENCE)
-        over[day] = monitoring.drifted(drift, REFERENCE, config.psi_threshold)
+        frames[day] = drift = monitoring.feature_drift(day, transaction_features[day], references[week], FRAUD)
+        over[day] = monitoring.drifted(drift, FRAUD, config.psi_threshold)
     history = read_recent(store, commit, ["feature_drift"], days[0], DRIFT_TREND_DAYS)
     trend_rows = pd.concat([history, *frames.values()], ignore_index=True)
     for day, drift in frames.items():
@@ -103,7 +103,7 @@ def feature_drift(
                 "reference_week": champions[day].week,
                 "max_psi": float(drift["psi"].max()),
                 "features_over_threshold": ", ".join(over[day]) or "none",
-                "not_flagged": ", ".join(monitoring.calendar_features(REFERENCE)) + " (fixed by the day of the week)",
+                "not_flagged": ", ".join(monitoring.calendar_features(FRAUD)) + " (fixed by the day of the week)",
                 "psi_chart": image("PSI", curves.bars(dict(zip(drift["feature"], drift["psi"], strict=True)),
                                                        config.psi_threshold, f"PSI per feature, {day}")),
                 "psi_trend": image("PSI trend", curves.trend(by_day, f"max PSI, {DRIFT_TREND_DAYS} days to {day}",

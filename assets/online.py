@@ -16,7 +16,7 @@ from dagster import (
 
 from assets.partitions import DAILY, WITH_HISTORY
 from mlplatform.features import parity
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake.tables import frames_hash
 from mlplatform.online_sync import ASSET, online_rows
 
@@ -51,17 +51,17 @@ def online_features(
     transaction_features: dict[str, pd.DataFrame],
 ):
     """The online store's changes of the day: its transactions, and those flagged fraud by that day's chargebacks."""
-    delay = REFERENCE.label_delay
+    delay = FRAUD.label_delay
     frames = {}
     for day in context.partition_keys:
         recent = [d for d in raw_transactions if pd.Timestamp(day) - delay <= pd.Timestamp(d) <= pd.Timestamp(day)]
         frames[day] = online_rows(day, pd.concat([raw_transactions[d] for d in recent]), raw_fraud_reports[day], delay)
     yield Output(frames, data_version=DataVersion(frames_hash(frames)))
 
-    days = parity.check(REFERENCE, raw_transactions, raw_fraud_reports, transaction_features)
+    days = parity.check(FRAUD, raw_transactions, raw_fraud_reports, transaction_features)
     ties = [t for d in days for t in d.tie_rows]
     mismatched = [t for d in days for t in d.mismatched_rows]
-    worst = {name: min(d.matched[name] for d in days) for name in REFERENCE.names}
+    worst = {name: min(d.matched[name] for d in days) for name in FRAUD.names}
     table = "| feature | exact matches (worst day) |\n|---|---|\n" + "\n".join(
         f"| {name} | {share:.4%} |" for name, share in worst.items()
     )

@@ -2,7 +2,7 @@
 
 from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping, WeeklyPartitionsDefinition
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 
 # The published dataset starts on 2018-04-01; later days are valid partitions too.
 DAILY = DailyPartitionsDefinition(start_date="2018-04-01")
@@ -12,6 +12,4 @@ DAILY = DailyPartitionsDefinition(start_date="2018-04-01")
 TRAINING_WEEKS = WeeklyPartitionsDefinition(start_date="2018-04-04", day_offset=3)
 
 # A day's features read its own partition and the feature set's history before it, whatever else a run computes.
-WITH_HISTORY = TimeWindowPartitionMapping(
-    start_offset=-REFERENCE.history.days, allow_nonexistent_upstream_partitions=True
-)
+WITH_HISTORY = TimeWindowPartitionMapping(start_offset=-FRAUD.history.days, allow_nonexistent_upstream_partitions=True)

@@ -28,7 +28,7 @@ from assets.models import ASSET as MODEL_ASSET
 from assets.serving import ASSET as BENTO_ASSET
 from mlplatform import bentos
 from mlplatform.code_version import code_version
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, Lake, MergeConflict
 from mlplatform.lake.tables import read_table, table_path
 from mlplatform.lake.wap import Publication, StaleInputs, expire_folders, expire_run_branches, publish
@@ -84,7 +84,7 @@ class Effects:
                 if lake.exists(MAIN, table_path([MODEL_ASSET], week)):
                     promote_published(self.tracking, read_table(lake, MAIN, table_path([MODEL_ASSET], week)))
         if self.online_store is not None and ONLINE_ASSET in assets:
-            sync(lake, MAIN, self.online_store, REFERENCE)
+            sync(lake, MAIN, self.online_store, FRAUD)
         if self.bentoml_home is not None and BENTO_ASSET in assets:
             manifest = read_table(lake, MAIN, table_path([BENTO_ASSET], None))
             bentos.install(lake.get(MAIN, str(manifest["archive_path"].iloc[0])), self.bentoml_home)
@@ -186,7 +186,7 @@ def catch_up_with_main(
     """Applies what main holds and the online store or the registry lacks (after a failed publish effect,
     or a new store)."""
     with online_store.get() as store:
-        report = sync(lake.get(), MAIN, store, REFERENCE)
+        report = sync(lake.get(), MAIN, store, FRAUD)
     promoted = apply_published_promotions(lake.get(), mlflow.get())
     return SkipReason(
         f"loaded {len(report.loaded)} published days ({report.transactions} new transactions) into the online "

@@ -20,7 +20,7 @@ from assets.partitions import DAILY, TRAINING_WEEKS
 from assets.publishing import awaiting_publication
 from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START
 from mlplatform.automation import WATCHED, daily_due, performance_counted, plan
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import stored_partitions
 from mlplatform.lake.wap import RUN_PREFIX
@@ -69,7 +69,7 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing_zone: LandingZ
     valid = DAILY.get_partition_keys(dynamic_partitions_store=context.instance)
     completed = [d for d in landing_zone.get().completed_days() if d in set(valid)]
     on_main = set(stored_partitions(store, MAIN, ["raw_transactions"]))
-    days, waiting = daily_due(completed, requested, on_main, valid[0], REFERENCE.history.days)
+    days, waiting = daily_due(completed, requested, on_main, valid[0], FRAUD.history.days)
     if not days:
         return SkipReason(waiting)
     key = f"daily-{days[0]}" if len(days) == 1 else f"daily-{days[0]}-{days[-1]}"

@@ -18,7 +18,7 @@ from assets.runs import PARTITION_RANGE_END, PARTITION_RANGE_START, project_inst
 from assets.sensors import downstream_of_main
 from mlplatform.config import Settings
 from mlplatform.demo import create_app, new_token, prepare, run_demo, serve_in_thread
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, open_lake
 from mlplatform.lake.tables import read_table
 from mlplatform.online_store import open_online_store
@@ -50,7 +50,7 @@ def hands_free(settings: Settings, days: int) -> list[str]:
         defs = build_definitions(settings)
         instance = project_instance(settings)
         lake = open_lake(settings.lake)
-        with open_online_store(settings.online_store, REFERENCE) as store:
+        with open_online_store(settings.online_store, FRAUD) as store:
             effects = Effects(store, settings.bentoml_home, Tracking.of(settings))
             assert run_and_publish(
                 defs, instance, lake, "daily", sources.days[0], sources.days[-1], effects=effects

@@ -12,7 +12,7 @@ import torch
 
 from mlplatform.config import handbook_path
 from mlplatform.features import duckdb_engine
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.models import Scorer, train_logreg, train_mlp
 from mlplatform.training_sets import Split, build
 
@@ -22,7 +22,7 @@ def main(quick: bool = False) -> None:
     events = tx.rename(columns=str.lower)[
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
-    features = duckdb_engine.compute(events, REFERENCE)
+    features = duckdb_engine.compute(events, FRAUD)
     labels = events.loc[events["tx_fraud"] == 1, ["transaction_id"]].assign(label=1, known_at=pd.Timestamp.min)
     rows = build(features, labels, Split(date(2018, 7, 25)))
     train_rows = rows[rows["split"] == "train"]

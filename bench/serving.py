@@ -31,7 +31,7 @@ import pandas as pd
 from mlplatform import telemetry
 from mlplatform.config import Settings
 from mlplatform.demo import fill_store, prepare_scoring, request_bodies, wait_ready
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.online_store import Transactions, open_online_store
 from mlplatform.tracking import MODEL_NAME, ModelRecord, Tracking, promote, version
 
@@ -163,12 +163,12 @@ def _store_reads(settings: Settings, day: str) -> None:
     """p50/p99 of reading one transaction's histories (its customer's and its terminal's), SQLite and Redis."""
     rng = np.random.default_rng(0)
     customers, terminals = rng.integers(0, 5000, 3000), rng.integers(0, 10000, 3000)
-    stores = {"SQLite (embedded)": open_online_store(settings.online_store, REFERENCE)}
+    stores = {"SQLite (embedded)": open_online_store(settings.online_store, FRAUD)}
     redis_url = os.environ.get("MLPLATFORM_BENCH_REDIS", "redis://127.0.0.1:6379/15")
     try:
         from mlplatform.online_store.redis import RedisStore
 
-        redis_store = RedisStore(redis_url, REFERENCE.entities, prefix="bench")
+        redis_store = RedisStore(redis_url, FRAUD.entities, prefix="bench")
         for key in redis_store.client.scan_iter(match="bench:*"):
             redis_store.client.delete(key)
         fill_store(redis_store, day)

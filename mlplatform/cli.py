@@ -151,7 +151,7 @@ def stream_consume(
     from contextlib import ExitStack
     from datetime import timedelta
 
-    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.features.definitions import FRAUD
     from mlplatform.online_store import open_online_store
     from mlplatform.sources.landing import open_landing_zone
     from mlplatform.stream.consumer import ConsumerBusy, IncompatibleState, LandingConsumer
@@ -166,7 +166,7 @@ def stream_consume(
     for sig in (signal.SIGINT, signal.SIGTERM):  # finish the batch in hand, then stop
         signal.signal(sig, lambda number, frame: stopping.append(number))
     with ExitStack() as stack:
-        store = stack.enter_context(open_online_store(settings.online_store, REFERENCE)) if online else None
+        store = stack.enter_context(open_online_store(settings.online_store, FRAUD)) if online else None
         state = settings.home / "stream" / f"{group}.sqlite"
         try:
             consumer = stack.enter_context(
@@ -244,6 +244,13 @@ def evaluate_cmd(
     seed: int = 0,
     predictions_out: Annotated[Path | None, typer.Option(help="Parquet of transaction_id, score.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    prequential: Annotated[
+        bool, typer.Option("--prequential", help="Week after week from --train-start, each beside the baseline.")
+    ] = False,
+    weeks: Annotated[int | None, typer.Option(min=1, help="With --prequential: how many (all the file holds).")] = None,
+    chart: Annotated[Path, typer.Option(help="With --prequential: the weekly AP chart (PNG).")] = Path(
+        "prequential.png"
+    ),
 ) -> None:
     """Train and evaluate a model on any transactions file with the evaluation protocol."""
     import json
@@ -257,6 +264,9 @@ def evaluate_cmd(
     if predictions_out is not None:
         _writable(predictions_out, "--predictions-out")
     split = Split(train_start.date(), train_days, delay_days, test_days)
+    if prequential:
+        _prequential(input, split, weeks, model, seed, chart, json_output)
+        return
     result = evaluate_file(input, split, model, seed)  # type: ignore[arg-type]
     if predictions_out:
         result.predictions.to_parquet(predictions_out, index=False)
@@ -268,6 +278,60 @@ def evaluate_cmd(
     for name, value in metrics.items():
         table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.3f}")
     console.print(table)
+
+
+def _prequential(input: Path, first, weeks: int | None, model: str, seed: int, chart: Path, json_output: bool) -> None:
+    """`evaluate --prequential`: a row per week (the model and the baseline), a summary line and a chart."""
+    import json
+
+    import pandas as pd
+
+    from mlplatform.curves import trend
+    from mlplatform.evaluate_file import complete_weeks, prequential
+
+    _writable(chart, "--chart")
+    available = complete_weeks(input, first.train_start, first)
+    if available == 0 or (weeks or 0) > available:
+        raise typer.BadParameter(
+            f"{input} holds {available} complete split(s) from {first.train_start}, not {weeks}", param_hint="--weeks"
+        )
+    results = prequential(input, first, weeks or available, model, seed)  # type: ignore[arg-type]
+    frame = pd.DataFrame(
+        [
+            {"train_start": str(w.split.train_start), "test_start": str(w.split.test_start.date())}
+            | {f"{model}_{k}": v for k, v in w.model.rounded().items() if not k.startswith("test_")}
+            | {f"baseline_{k}": v for k, v in w.baseline.rounded().items() if not k.startswith("test_")}
+            | {"test_frauds": w.model.test_frauds, "beats_baseline": w.beats_baseline}
+            for w in results
+        ]
+    )
+    chart.write_bytes(
+        trend(
+            frame.set_index("test_start")[[f"{model}_average_precision", "baseline_average_precision"]],
+            f"Average precision per test week ({model} and the logistic baseline)",
+        )
+    )
+    wins = int(frame["beats_baseline"].sum())
+    if json_output:
+        print(json.dumps({"model": model, "weeks": frame.to_dict("records"), "beats_baseline": wins}))
+        return
+    metrics = ["auc_roc", "average_precision", "card_precision_at_100"]
+    offset = first.train_days + first.delay_days
+    table = Table(
+        "train from", f"AUC {model}/base", f"AP {model}/base", f"CP@100 {model}/base", "frauds", "beats",
+        title=f"{model} and the logistic baseline, a split a week (tests from {offset} days after its training start)",
+    )  # fmt: skip
+    columns = [f"{who}_{m}" for who in (model, "baseline") for m in metrics]
+    for row in frame.to_dict("records"):
+        cells = [f"{row[f'{model}_{m}']:.3f}/{row[f'baseline_{m}']:.3f}" for m in metrics]
+        table.add_row(row["train_start"], *cells, str(row["test_frauds"]), "yes" if row["beats_baseline"] else "no")
+    console.print(table)
+    means = frame[columns].mean()
+    console.print(
+        f"{model} beats the baseline's AP in {wins} of {len(frame)} weeks. Means: AUC {means.iloc[0]:.3f}, "
+        f"AP {means.iloc[1]:.3f}, CP@100 {means.iloc[2]:.3f} (baseline {means.iloc[3]:.3f}, {means.iloc[4]:.3f}, "
+        f"{means.iloc[5]:.3f}). Chart: {chart}"
+    )
 
 
 @app.command("lineage")
@@ -458,7 +522,7 @@ def run(
     from assets.definitions import build_definitions
     from assets.publishing import Effects
     from assets.runs import ensure_dagster_home, partition_range, run_and_publish
-    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.features.definitions import FRAUD
     from mlplatform.online_store import open_online_store
     from mlplatform.tracking import Tracking
 
@@ -469,7 +533,7 @@ def run(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="JOB/--partition/--to") from None
     instance = ensure_dagster_home(settings)
-    with open_online_store(settings.online_store, REFERENCE) as store:
+    with open_online_store(settings.online_store, FRAUD) as store:
         effects = Effects(store, settings.bentoml_home, Tracking.of(settings))
         outcome = run_and_publish(defs, instance, open_lake(settings.lake), job, first, last, effects=effects)
     counted = {

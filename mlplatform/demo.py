@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlplatform.config import Settings, handbook_path
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.events import EVENT_COLUMNS
 from mlplatform.lake import open_lake
 from mlplatform.online_store import OnlineStore, open_online_store
@@ -235,7 +235,7 @@ def run_demo(settings: Settings, days: int, source: Source = "parquet", on_day=N
     runs: list[RunOutcome] = []
     models: list[dict[str, object]] = []
     success = True
-    store = open_online_store(settings.online_store, REFERENCE)
+    store = open_online_store(settings.online_store, FRAUD)
     tracking = Tracking.of(settings)
     try:
         settings = replace(settings, fraud_api_url=api.url, fraud_api_token=token)
@@ -304,7 +304,7 @@ def prepare_scoring(settings: Settings, day: str = "2018-05-10", max_epochs: int
     published, _ = load_transactions("parquet", (start - pd.Timestamp("2018-04-01")).days + 1)
     reports = reports_from_labels(published)
     raw = published.rename(columns=str.lower)[EVENT_COLUMNS]
-    offline = engines.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
+    offline = engines.compute(build_events([raw], [reports], FRAUD.label_delay), FRAUD)
 
     split = Split((start - pd.Timedelta(days=28)).date())
     rows = build(offline, labels_from_reports(reports), split)
@@ -333,7 +333,7 @@ def prepare_scoring(settings: Settings, day: str = "2018-05-10", max_epochs: int
     )
     promote(tracking, record)
 
-    with open_online_store(settings.online_store, REFERENCE) as store:
+    with open_online_store(settings.online_store, FRAUD) as store:
         fill_store(store, day, raw, reports)
     today = (raw["tx_datetime"] >= start) & (raw["tx_datetime"] < start + pd.Timedelta(days=1))
     day_rows = raw[today].sort_values(["tx_datetime", "transaction_id"], ignore_index=True)
@@ -354,7 +354,7 @@ def fill_store(
     start = pd.Timestamp(day)
     store.write(transactions(raw[raw["tx_datetime"] < start], store.entities))
     known = reports[reports["reported_at"] < start]
-    OnlineEngine(REFERENCE, store).label(
+    OnlineEngine(FRAUD, store).label(
         known["transaction_id"].to_numpy(np.int64), known["reported_at"].to_numpy("datetime64[us]").astype(np.int64)
     )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
 from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, drifted
@@ -28,7 +28,7 @@ class RetrainPolicy:
 
 def drift_reason(drift: pd.DataFrame, policy: RetrainPolicy) -> str | None:
     """Why the newest day's drift calls for a new model, if it does."""
-    over = drifted(drift, REFERENCE, policy.psi_threshold)
+    over = drifted(drift, FRAUD, policy.psi_threshold)
     if len(over) <= policy.max_drifted_features:
         return None
     psi = drift.set_index("feature")["psi"]

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlplatform.config import Settings
-from mlplatform.features.definitions import REFERENCE, FeatureSet, RequestFeature
+from mlplatform.features.definitions import FRAUD, FeatureSet, RequestFeature
 from mlplatform.features.online import OnlineEngine
 from mlplatform.models import PortableModel
 from mlplatform.online_store import Transactions, open_online_store
@@ -134,7 +134,7 @@ class Scorer:
         ]
 
     @classmethod
-    def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = REFERENCE) -> Scorer:
+    def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
         """The configured store and landing zone; by default the registry's champion, loaded now and watched."""
         store = open_online_store(settings.online_store, features)
         if model is None:

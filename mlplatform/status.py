@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
 from mlplatform.lake.wap import RUN_PREFIX
@@ -55,7 +55,7 @@ def current_status(lake: Lake, tracking: Tracking) -> Status:
     drift = None
     if newest := _newest(lake, "feature_drift", published):
         day, frame = newest
-        drift = {"day": day, "max_psi": float(frame["psi"].max()), "over": drifted(frame, REFERENCE, PSI_THRESHOLD)}
+        drift = {"day": day, "max_psi": float(frame["psi"].max()), "over": drifted(frame, FRAUD, PSI_THRESHOLD)}
     performance = None
     # The newest day whose labels are (nearly) all in; failing that, the newest with a known fraud (the last days'
     # figures rest on the few chargebacks reported yet).

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.online_store import OnlineStore, open_online_store
 
 
@@ -12,7 +12,7 @@ class OnlineStoreResource(ConfigurableResource):
     uri: str
 
     def get(self) -> OnlineStore:
-        return open_online_store(self.uri, REFERENCE)
+        return open_online_store(self.uri, FRAUD)
 
 
 class BentoStoreResource(ConfigurableResource):

@@ -11,7 +11,7 @@ from assets.publishing import Effects, publish_run
 from assets.raw_sources import RAW_ASSETS
 from mlplatform.config import Settings
 from mlplatform.demo import RunningServer, create_app, new_token, prepare, serve_in_thread
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import LocalLake
 from mlplatform.online_store import open_online_store
 from mlplatform.tracking import Tracking
@@ -79,7 +79,7 @@ class PlatformEnv:
         )
 
     def publish(self, instance: DagsterInstance, run_id: str):
-        with open_online_store(self.settings.online_store, REFERENCE) as store:
+        with open_online_store(self.settings.online_store, FRAUD) as store:
             effects = Effects(store, self.settings.bentoml_home, Tracking.of(self.settings))
             return publish_run(instance, run_id, self.lake, effects)
 

@@ -54,10 +54,10 @@ def test_each_kind_of_bad_data_fails_its_rule(corrupt, rule):
 
 
 def _features_row() -> pd.DataFrame:
-    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.features.definitions import FRAUD
 
     row = {"transaction_id": 1, "tx_datetime": pd.Timestamp("2018-04-01 23:00"), "customer_id": 1, "terminal_id": 1}
-    return pd.DataFrame([row | {name: 1 for name in REFERENCE.names}])
+    return pd.DataFrame([row | {name: 1 for name in FRAUD.names}])
 
 
 def test_feature_ranges_follow_their_definitions():
@@ -98,11 +98,11 @@ def test_an_incomplete_day_fails_the_contract_and_main_is_unchanged(tmp_path):
 
 def test_overlapping_weekly_partitions_are_verified_one_by_one():
     from assets.quality_checks import contract_result
-    from mlplatform.features.definitions import REFERENCE
+    from mlplatform.features.definitions import FRAUD
 
     def week(ids):
         rows = {"split": "train", "transaction_id": ids, "tx_datetime": pd.Timestamp("2018-04-20"), "customer_id": 1}
-        rows |= {"terminal_id": 1} | {name: 1.0 for name in REFERENCE.names} | {"label": 0}  # the asset's order
+        rows |= {"terminal_id": 1} | {name: 1.0 for name in FRAUD.names} | {"label": 0}  # the asset's order
         return pd.DataFrame(rows)
 
     # Week 1's test transactions are week 3's training transactions: the same ids in two partitions.
@@ -122,17 +122,17 @@ def test_contract_feature_columns_come_from_the_feature_definitions(monkeypatch)
     import yaml
 
     from mlplatform import quality
-    from mlplatform.features.definitions import REFERENCE, WindowFeature
+    from mlplatform.features.definitions import FRAUD, WindowFeature
 
     for name in ("transaction_features", "training_set"):
         contract = quality.expand(yaml.safe_load((CONTRACTS / f"{name}.yml").read_text()))
         columns = [c["name"] for c in contract["columns"]]
-        assert [c for c in columns if c in REFERENCE.names] == REFERENCE.names
+        assert [c for c in columns if c in FRAUD.names] == FRAUD.names
     # A feature added to the definitions is checked by the same contract file, with its own range.
     extra = WindowFeature(
         "terminal_risk_90d", "X", "terminal_id", "label_rate", timedelta(90), timedelta(7), "float64", ""
     )
-    monkeypatch.setitem(quality.FEATURE_SETS, REFERENCE.name, replace(REFERENCE, features=(*REFERENCE.features, extra)))
+    monkeypatch.setitem(quality.FEATURE_SETS, FRAUD.name, replace(FRAUD, features=(*FRAUD.features, extra)))
     contract = quality.expand(yaml.safe_load((CONTRACTS / "transaction_features.yml").read_text()))
     (column,) = [c for c in contract["columns"] if c["name"] == "terminal_risk_90d"]
     assert column["checks"][1] == {"invalid": {"valid_min": 0, "valid_max": 1}}

@@ -11,6 +11,7 @@ from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluation import card_precision_at_k
 from mlplatform.models import FEATURES, train_mlp
+from tests.test_cli import run_main
 
 
 def test_card_precision_ranks_cards_by_their_best_score_and_drops_found_cards_later():
@@ -78,3 +79,38 @@ def test_evaluate_command_on_the_reference_split(tmp_path):
     predictions = pd.read_parquet(out)
     assert len(predictions) == 58_264 and predictions["transaction_id"].is_unique
     assert predictions["score"].between(0, 1).all()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+def test_prequential_evaluation_moves_the_split_a_week_at_a_time(tmp_path):
+    chart = tmp_path / "weeks.png"
+    args = ["evaluate", "--input", str(handbook_path()), "--model", "logreg", "--json"]
+    weekly = CliRunner().invoke(
+        app, [*args, "--train-start", "2018-07-18", "--prequential", "--weeks", "2", "--chart", str(chart)]
+    )
+    assert weekly.exit_code == 0, weekly.output
+    report = json.loads(weekly.output.strip().splitlines()[-1])
+    first, reference = report["weeks"]
+    assert (first["train_start"], first["test_start"]) == ("2018-07-18", "2018-08-01")
+    assert (reference["train_start"], reference["test_start"]) == ("2018-07-25", "2018-08-08")
+    # Its second week is the reference split: the protocol's counts, and the single-split command's metrics.
+    single = CliRunner().invoke(app, [*args, "--train-start", "2018-07-25"])
+    expected = json.loads(single.output.strip().splitlines()[-1])
+    assert reference["test_frauds"] == expected["test_frauds"] == 385
+    for metric in ("auc_roc", "average_precision", "card_precision_at_100"):
+        assert reference[f"logreg_{metric}"] == reference[f"baseline_{metric}"] == expected[metric]
+    # A tie is not a win.
+    assert report["beats_baseline"] == 0 and not reference["beats_baseline"]
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_prequential_evaluation_refuses_more_weeks_than_the_file_holds(tmp_path, capsys):
+    if not handbook_path().exists():
+        pytest.skip("published dataset not available")
+    args = ["evaluate", "--input", str(handbook_path()), "--train-start", "2018-09-01", "--prequential", "--weeks", "3",
+            "--chart", str(tmp_path / "c.png")]  # fmt: skip
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and out == ""
+    assert "--weeks" in err and "holds 2 complete split(s) from 2018-09-01, not 3" in err
+    assert not (tmp_path / "c.png").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.monitoring import (
     calendar_features,
     drifted,
@@ -38,12 +38,12 @@ def test_psi_of_a_binary_feature_by_hand():
 
 
 def test_drift_rows_count_missing_and_out_of_range_values_by_definition():
-    names = REFERENCE.names
+    names = FRAUD.names
     reference = pd.DataFrame({n: [0.0, 1.0, 1.0, 0.0] for n in names})
     day = pd.DataFrame({n: [0.0, 1.0, 1.0, 0.0] for n in names})
     day["terminal_risk_7d"] = [0.5, np.nan, 1.5, -0.1]  # a rate: 1.5 and -0.1 are impossible
     day["tx_during_weekend"] = [1.0, 1.0, 1.0, 2.0]  # a flag: 2 is impossible
-    drift = feature_drift("2018-05-05", day, reference, REFERENCE).set_index("feature")
+    drift = feature_drift("2018-05-05", day, reference, FRAUD).set_index("feature")
     assert list(drift.index) == names
     assert drift.loc["terminal_risk_7d", "missing_share"] == 0.25
     assert drift.loc["terminal_risk_7d", "out_of_range_share"] == 0.5
@@ -51,9 +51,9 @@ def test_drift_rows_count_missing_and_out_of_range_values_by_definition():
     assert drift.loc["customer_nb_tx_1d", "psi"] == 0.0 and drift.loc["customer_nb_tx_1d", "missing_share"] == 0.0
     # The weekend flag's PSI is high on any single day, and never flagged; the rate's shift is.
     assert drift.loc["tx_during_weekend", "psi"] > 0.2
-    assert calendar_features(REFERENCE) == ["tx_during_weekend"]
-    assert "tx_during_weekend" not in drifted(drift.reset_index(), REFERENCE)
-    assert "terminal_risk_7d" in drifted(drift.reset_index(), REFERENCE)
+    assert calendar_features(FRAUD) == ["tx_during_weekend"]
+    assert "tx_during_weekend" not in drifted(drift.reset_index(), FRAUD)
+    assert "terminal_risk_7d" in drifted(drift.reset_index(), FRAUD)
 
 
 def test_performance_labels_a_transaction_by_its_known_chargebacks():

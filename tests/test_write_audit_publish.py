@@ -9,7 +9,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from assets.publishing import PUBLICATION_TAG, NotPublishable
 from mlplatform.config import handbook_path
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MergeConflict
 from mlplatform.lake.tables import from_parquet, read_table, table_path
 from mlplatform.lake.wap import StaleInputs
@@ -199,7 +199,7 @@ def test_range_run_publishes_every_partition_in_one_merge(env):
     days = ("2018-04-01", "2018-04-02", "2018-04-03")
     rows = sum(len(read_table(env.lake, "main", table_path(["raw_transactions"], d))) for d in days)
     assert parity.passed and parity.metadata["rows"].value == rows
-    with open_online_store(env.settings.online_store, REFERENCE) as store:
+    with open_online_store(env.settings.online_store, FRAUD) as store:
         assert sorted(store.loaded()) == list(days)
         stored = store.histories("customer_id", np.unique(tx["customer_id"].to_numpy())).transaction_id
         assert set(tx["transaction_id"]) <= set(stored.tolist())

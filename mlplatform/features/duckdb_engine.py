@@ -18,6 +18,7 @@ from mlplatform.features.definitions import (
     EVENT_TIME,
     LABEL,
     FeatureSet,
+    RatioFeature,
     RequestFeature,
     WindowFeature,
 )
@@ -58,17 +59,25 @@ def _window_sql(f: WindowFeature) -> str:
     raise ValueError(f"unknown aggregation {f.aggregation!r}")
 
 
+def _ratio_sql(f: RatioFeature) -> str:
+    return f"case when {f.denominator} = 0 then {f.default} else {f.numerator} / {f.denominator} end"
+
+
 def feature_sql(features: FeatureSet, source: str, keep: str | None = None) -> str:
     """SQL computing `features` for every event of `source`; `keep` filters the rows returned."""
     columns = [
-        f"{_request_sql(f) if isinstance(f, RequestFeature) else _window_sql(f)} as {f.name}" for f in features.features
+        f"{_request_sql(f) if isinstance(f, RequestFeature) else _window_sql(f)} as {f.name}"
+        for f in features.features
+        if not isinstance(f, RatioFeature)
     ]
     select = ",\n  ".join([EVENT_ID, EVENT_TIME, *features.entities, *columns])
+    ratios = "".join(f", {_ratio_sql(f)} as {f.name}" for f in features.features if isinstance(f, RatioFeature))
     where = f"where {keep}" if keep else ""
     return f"""
 with events as (select *, epoch_us({EVENT_TIME}) as _t from {source}),
 computed as (select\n  {select}\nfrom events)
-select * from computed {where} order by {EVENT_TIME}, {EVENT_ID}
+select {", ".join([EVENT_ID, EVENT_TIME, *features.entities, *features.names])}
+from (select *{ratios} from computed) {where} order by {EVENT_TIME}, {EVENT_ID}
 """
 
 

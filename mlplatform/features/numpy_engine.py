@@ -25,6 +25,7 @@ from mlplatform.features.definitions import (
     EVENT_TIME,
     LABEL,
     FeatureSet,
+    RatioFeature,
     RequestFeature,
     WindowFeature,
 )
@@ -56,6 +57,14 @@ def request_values(f: RequestFeature, time_us: np.ndarray, amount: np.ndarray) -
     if f.transform == "is_night":
         return ((time_us // HOUR_US) % 24 <= 6).astype(np.int64)
     raise ValueError(f"unknown transform {f.transform!r}")
+
+
+def ratio_values(f: RatioFeature, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """A ratio feature from its two columns: `f.default` where the denominator is 0 (NaN stays NaN, as SQL's
+    NULL stays NULL)."""
+    numerator, denominator = numerator.astype(np.float64, copy=False), denominator.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator == 0, f.default, numerator / denominator)
 
 
 def summed(f: WindowFeature) -> str | None:
@@ -104,6 +113,9 @@ def feature_arrays(
     for f in features.features:
         if isinstance(f, RequestFeature):
             columns[f.name] = request_values(f, time_us, amount)
+    for f in features.features:  # in declaration order: a ratio reads features declared before it
+        if isinstance(f, RatioFeature):
+            columns[f.name] = ratio_values(f, columns[f.numerator], columns[f.denominator])
     return {f.name: columns[f.name].astype(f.dtype, copy=False) for f in features.features}
 
 

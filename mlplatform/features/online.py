@@ -22,8 +22,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from mlplatform.features.definitions import AMOUNT, EVENT_TIME, FeatureSet, RequestFeature, WindowFeature
-from mlplatform.features.numpy_engine import aggregate, request_values, summed
+from mlplatform.features.definitions import AMOUNT, EVENT_TIME, FeatureSet, RatioFeature, RequestFeature, WindowFeature
+from mlplatform.features.numpy_engine import aggregate, ratio_values, request_values, summed
 from mlplatform.online_store.base import US, History, OnlineStore, Transactions
 
 
@@ -51,7 +51,7 @@ class OnlineEngine:
         for column, f in enumerate(features.features):
             if isinstance(f, WindowFeature):
                 self._windows.setdefault(f.entity, []).append(_Window(column, f, _us(f.window), _us(f.delay)))
-            elif f.column not in (AMOUNT, EVENT_TIME):
+            elif isinstance(f, RequestFeature) and f.column not in (AMOUNT, EVENT_TIME):
                 raise ValueError(f"{f.name}: the online engine reads {AMOUNT} and {EVENT_TIME}, not {f.column}")
         self._reach_us = max((w.window_us + w.delay_us for ws in self._windows.values() for w in ws), default=0)
         # Per entity, each window's delay and length, for the single-transaction path.
@@ -79,6 +79,7 @@ class OnlineEngine:
         self._request_features(ordered, out)
         for entity, windows in self._windows.items():
             self._window_features(ordered, keys[entity], histories[entity], windows, out)
+        self._ratio_features(out)
         result = np.empty_like(out)
         result[order] = out
         return result
@@ -115,6 +116,7 @@ class OnlineEngine:
                     out[0, w.column] = fraud[i] / count[i] if count[i] else 0.0
                 else:
                     raise ValueError(f"unknown aggregation {w.feature.aggregation!r}")
+        self._ratio_features(out)
         return out
 
     def label(self, transaction_ids: np.ndarray, reported_us: np.ndarray) -> int:
@@ -125,6 +127,13 @@ class OnlineEngine:
         for column, f in enumerate(self.features.features):
             if isinstance(f, RequestFeature):
                 out[:, column] = request_values(f, batch.time_us, batch.amount)
+
+    def _ratio_features(self, out: np.ndarray) -> None:
+        """The ratios, from the columns computed before them (declaration order)."""
+        for column, f in enumerate(self.features.features):
+            if isinstance(f, RatioFeature):
+                numerator, denominator = self.names.index(f.numerator), self.names.index(f.denominator)
+                out[:, column] = ratio_values(f, out[:, numerator], out[:, denominator])
 
     def _window_features(
         self, batch: Transactions, keys: np.ndarray, history: History, windows: list[_Window], out: np.ndarray

@@ -15,7 +15,15 @@ import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mlplatform.features.definitions import EVENT_ID, EVENT_TIME, LABEL, FeatureSet, RequestFeature, WindowFeature
+from mlplatform.features.definitions import (
+    EVENT_ID,
+    EVENT_TIME,
+    LABEL,
+    FeatureSet,
+    RatioFeature,
+    RequestFeature,
+    WindowFeature,
+)
 
 US = 1_000_000
 EXACT = "decimal(18,6)"
@@ -68,8 +76,17 @@ def _window(f: WindowFeature) -> Column:
 def compute(events: DataFrame, features: FeatureSet) -> DataFrame:
     """Features of every event of a Spark DataFrame with the event relation's columns."""
     events = events.withColumn("_t", F.unix_micros(F.col(EVENT_TIME)))
-    columns = [(_request(f) if isinstance(f, RequestFeature) else _window(f)).alias(f.name) for f in features.features]
-    return events.select(EVENT_ID, EVENT_TIME, *features.entities, *columns)
+    columns = [
+        (_request(f) if isinstance(f, RequestFeature) else _window(f)).alias(f.name)
+        for f in features.features
+        if not isinstance(f, RatioFeature)
+    ]
+    computed = events.select(EVENT_ID, EVENT_TIME, *features.entities, *columns)
+    for f in features.features:
+        if isinstance(f, RatioFeature):  # as DuckDB's: the default where the denominator is 0
+            ratio = F.col(f.numerator).cast("double") / F.col(f.denominator).cast("double")
+            computed = computed.withColumn(f.name, F.when(F.col(f.denominator) == 0, F.lit(f.default)).otherwise(ratio))
+    return computed.select(EVENT_ID, EVENT_TIME, *features.entities, *features.names)
 
 
 def read_events(spark: SparkSession, input_path: Path, labels_path: Path | None) -> DataFrame:

@@ -7,7 +7,7 @@ import pytest
 
 from mlplatform.config import handbook_path
 from mlplatform.features import duckdb_engine, numpy_engine
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.files import compute_file
 
 
@@ -31,7 +31,7 @@ def test_numpy_and_duckdb_write_the_same_file_for_the_whole_published_dataset(tm
     files = {}
     for engine in ("numpy", "duckdb"):
         labels = tmp_path / "labels.parquet"
-        rows = compute_file(tmp_path / "tx.parquet", tmp_path / f"{engine}.parquet", labels, engine)
+        rows = compute_file(tmp_path / "tx.parquet", tmp_path / f"{engine}.parquet", labels, engine, FRAUD)
         assert rows == 1_754_155
         files[engine] = pd.read_parquet(tmp_path / f"{engine}.parquet")
     numpy_out, duck = files["numpy"], files["duckdb"]
@@ -39,6 +39,7 @@ def test_numpy_and_duckdb_write_the_same_file_for_the_whole_published_dataset(tm
     assert duck["TRANSACTION_ID"].is_monotonic_increasing
     # The labels file was used: half the frauds are gone, so some risks are lower than TX_FRAUD's would give.
     assert 0 < duck["TERMINAL_ID_RISK_30DAY_WINDOW"].mean() < 0.01
+    assert duck["TX_AMOUNT_TO_CUSTOMER_AVG_30DAY_WINDOW"].max() > 3  # the ratios are in the file too
 
 
 def _events(n: int, seed: int) -> pd.DataFrame:
@@ -57,7 +58,7 @@ def _events(n: int, seed: int) -> pd.DataFrame:
             "tx_datetime": times,
             "customer_id": rng.integers(0, 3_000, m) * (2**50) + 7,  # 3,000 keys: above one slice's 1,441
             "terminal_id": rng.integers(-400, 400, m),
-            "tx_amount": np.round(rng.gamma(2.0, 40.0, m), 2),
+            "tx_amount": np.round(rng.gamma(2.0, 40.0, m), 2) * (rng.random(m) > 0.02),  # some amounts 0
             "tx_fraud": (rng.random(m) < 0.05).astype(np.int64),
         }
     )
@@ -69,16 +70,19 @@ def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times():
     span = events["tx_datetime"].max() - events["tx_datetime"].min()
     assert span > pd.Timedelta(days=99 * 365)
     for since in (None, pd.Timestamp("2018-04-10")):
-        numpy_out = numpy_engine.compute(events, REFERENCE, since=since)
-        duck = duckdb_engine.compute(events, REFERENCE, since=since)
+        numpy_out = numpy_engine.compute(events, FRAUD, since=since)
+        duck = duckdb_engine.compute(events, FRAUD, since=since)
         pd.testing.assert_frame_equal(numpy_out, duck, check_exact=True)
     # The windows are not trivially empty: customers and terminals have history inside the dense weeks.
     assert numpy_out["customer_nb_tx_30d"].max() > 1 and numpy_out["terminal_risk_30d"].max() > 0
+    # A customer whose day spent nothing has no ratio to its mean: the definition's default.
+    spent_nothing = numpy_out["customer_avg_amount_1d"] == 0
+    assert spent_nothing.any() and (numpy_out.loc[spent_nothing, "amount_ratio_1d"] == 1.0).all()
 
 
 def test_no_events_give_no_rows_with_the_feature_columns():
     empty = _events(10, seed=0).iloc[:0]
-    numpy_out, duck = numpy_engine.compute(empty, REFERENCE), duckdb_engine.compute(empty, REFERENCE)
+    numpy_out, duck = numpy_engine.compute(empty, FRAUD), duckdb_engine.compute(empty, FRAUD)
     assert numpy_out.empty and list(numpy_out.columns) == list(duck.columns)
 
 
@@ -88,8 +92,9 @@ def test_duckdb_and_spark_agree_on_three_weeks_with_external_labels(tmp_path, ja
     weeks = pd.read_parquet(published, filters=[("TX_TIME_DAYS", ">=", 20), ("TX_TIME_DAYS", "<", 41)])
     _labels_for_half(weeks, tmp_path)
 
-    n_duck = compute_file(tmp_path / "tx.parquet", tmp_path / "duck.parquet", tmp_path / "labels.parquet", "duckdb")
-    n_spark = compute_file(tmp_path / "tx.parquet", tmp_path / "spark.parquet", tmp_path / "labels.parquet", "spark")
+    labels = tmp_path / "labels.parquet"
+    n_duck = compute_file(tmp_path / "tx.parquet", tmp_path / "duck.parquet", labels, "duckdb", FRAUD)
+    n_spark = compute_file(tmp_path / "tx.parquet", tmp_path / "spark.parquet", labels, "spark", FRAUD)
     duck, spark = pd.read_parquet(tmp_path / "duck.parquet"), pd.read_parquet(tmp_path / "spark.parquet")
 
     assert n_duck == n_spark == len(weeks)

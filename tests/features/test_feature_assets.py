@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInstance
 
 from mlplatform.config import handbook_path
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.lake.tables import read_table, table_path
 from tests.platform_env import make_env
 
@@ -41,7 +41,7 @@ def test_one_range_run_and_one_run_per_day_give_identical_features(tmp_path):
     for day in DAYS:
         assert _features(together, day) == _features(separate, day), day
     frame = read_table(together.lake, "main", table_path(["transaction_features"], DAYS[-1]))
-    assert list(frame.columns) == ["transaction_id", "tx_datetime", "customer_id", "terminal_id", *REFERENCE.names]
+    assert list(frame.columns) == ["transaction_id", "tx_datetime", "customer_id", "terminal_id", *FRAUD.names]
     assert (frame["customer_nb_tx_1d"] >= 1).all()
     assert frame["tx_datetime"].dt.strftime("%Y-%m-%d").eq(DAYS[-1]).all()
 

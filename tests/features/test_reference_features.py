@@ -7,7 +7,7 @@ import pytest
 
 from mlplatform.config import handbook_path
 from mlplatform.features import engines
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD, REFERENCE
 from mlplatform.features.files import compute_file
 
 DAY = 86_400
@@ -87,14 +87,14 @@ def test_point_in_time_no_later_event_and_no_recent_label_is_used(weeks, engine)
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
     cutoff = pd.Timestamp("2018-05-01")
-    before = engines.compute(events, REFERENCE, engine=engine).set_index("transaction_id")
+    before = engines.compute(events, FRAUD, engine=engine).set_index("transaction_id")
     # Rewrite the future: every later amount, and every label younger than 7 days at the cutoff.
     changed = events.copy()
     later = changed["tx_datetime"] > cutoff
     changed.loc[later, "tx_amount"] = changed.loc[later, "tx_amount"] * 3 + 1
     recent = changed["tx_datetime"] > cutoff - pd.Timedelta(days=7)
     changed.loc[recent, "tx_fraud"] = 1 - changed.loc[recent, "tx_fraud"]
-    after = engines.compute(changed, REFERENCE, engine=engine).set_index("transaction_id")
+    after = engines.compute(changed, FRAUD, engine=engine).set_index("transaction_id")
     up_to_cutoff = events.loc[~later, "transaction_id"]
     pd.testing.assert_frame_equal(before.loc[up_to_cutoff], after.loc[up_to_cutoff])
     # The perturbation is real: it changes features after the cutoff.
@@ -108,11 +108,11 @@ def test_a_day_computed_with_its_history_equals_the_full_computation(weeks, engi
         ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
     ]
     day = pd.Timestamp("2018-05-10")
-    assert REFERENCE.history == pd.Timedelta(days=37)
+    assert FRAUD.history == pd.Timedelta(days=37)
     history = events[
-        (events["tx_datetime"] >= day - REFERENCE.history) & (events["tx_datetime"] < day + pd.Timedelta(days=1))
+        (events["tx_datetime"] >= day - FRAUD.history) & (events["tx_datetime"] < day + pd.Timedelta(days=1))
     ]
-    partial = engines.compute(history, REFERENCE, since=day, engine=engine)
-    full = engines.compute(events, REFERENCE, engine=engine)
+    partial = engines.compute(history, FRAUD, since=day, engine=engine)
+    full = engines.compute(events, FRAUD, engine=engine)
     full = full[(full["tx_datetime"] >= day) & (full["tx_datetime"] < day + pd.Timedelta(days=1))]
     pd.testing.assert_frame_equal(partial.reset_index(drop=True), full.reset_index(drop=True))

@@ -7,13 +7,13 @@ import pytest
 from mlplatform.config import handbook_path
 from mlplatform.demo import reports_from_labels
 from mlplatform.features import duckdb_engine, parity
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.events import build_events
 from mlplatform.features.online import OnlineEngine, transactions
 from mlplatform.online_store import open_online_store
 
 T0 = pd.Timestamp("2018-05-02 10:00:00")  # a Wednesday morning
-COLUMNS = REFERENCE.names
+COLUMNS = FRAUD.names
 
 
 def frame(rows) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def random_rows(seed: int, n: int, days: int, customers: int, terminals: int) ->
 
 
 def memory_engine() -> OnlineEngine:
-    return OnlineEngine(REFERENCE, open_online_store("memory://", REFERENCE))
+    return OnlineEngine(FRAUD, open_online_store("memory://", FRAUD))
 
 
 def test_a_cold_start_has_only_the_transaction_itself():
@@ -104,13 +104,13 @@ def test_same_second_transactions_see_only_those_that_arrived_before_them():
     rows = [(1, T0, 7, 50, 10.0), (2, T0, 7, 51, 20.0), (3, T0, 8, 51, 5.0)]
     out = features(engine, rows)
     assert out["customer_nb_tx_1d"].tolist() == [1, 2, 1]  # offline, 1 would count 2 (time-based windows)
-    assert parity.tie_rows(frame(rows), REFERENCE).tolist() == [True, False, False]
+    assert parity.tie_rows(frame(rows), FRAUD).tolist() == [True, False, False]
 
 
 def test_every_store_backend_gives_the_same_features(store):
     """The engine over each backend of the contract suite: identical values."""
     rows = random_rows(seed=5, n=300, days=40, customers=10, terminals=6)
-    reference, engine = memory_engine(), OnlineEngine(REFERENCE, store)
+    reference, engine = memory_engine(), OnlineEngine(FRAUD, store)
     for chunk in (rows[:120], rows[120:121], rows[121:]):
         for e in (reference, engine):
             e.label(np.array([5, 17, 40]), np.array([T0.value // 1000 + 86_400_000_000 * 3] * 3))
@@ -129,10 +129,10 @@ def test_replayed_days_equal_the_duckdb_engine_bit_for_bit():
     by_day = {d: g.reset_index(drop=True) for d, g in raw.groupby(raw["tx_datetime"].dt.strftime("%Y-%m-%d"))}
     reports_by_day = {d: reports[reports["reported_at"].dt.strftime("%Y-%m-%d") == d] for d in days}
     checked = days[-3:]
-    offline = duckdb_engine.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
+    offline = duckdb_engine.compute(build_events([raw], [reports], FRAUD.label_delay), FRAUD)
     offline_by_day = {d: offline[offline["tx_datetime"].dt.strftime("%Y-%m-%d") == d] for d in checked}
 
-    results = parity.check(REFERENCE, by_day, reports_by_day, offline_by_day)
+    results = parity.check(FRAUD, by_day, reports_by_day, offline_by_day)
     assert [r.day for r in results] == checked
     assert sum(r.rows for r in results) > 28_000
     for result in results:
@@ -142,9 +142,9 @@ def test_replayed_days_equal_the_duckdb_engine_bit_for_bit():
 
 def test_parity_names_ties_whatever_order_the_rows_are_stored_in():
     day = frame([(2, T0, 7, 50, 20.0), (1, T0, 7, 51, 10.0), (3, T0 + pd.Timedelta(hours=1), 8, 50, 5.0)])
-    offline = duckdb_engine.compute(build_events([day], [], REFERENCE.label_delay), REFERENCE)
+    offline = duckdb_engine.compute(build_events([day], [], FRAUD.label_delay), FRAUD)
     (result,) = parity.check(
-        REFERENCE,
+        FRAUD,
         {"2018-05-02": day},
         {"2018-05-02": pd.DataFrame({"transaction_id": [], "reported_at": pd.to_datetime([])})},
         {"2018-05-02": offline},

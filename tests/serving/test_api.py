@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.online import OnlineEngine
 from mlplatform.models import FEATURES, PortableModel, train_mlp
 from mlplatform.online_store import open_online_store
@@ -43,9 +43,9 @@ def model() -> PortableModel:
 
 
 def client(tmp_path, model, token: str = "", champion: bool = True) -> tuple[TestClient, Scorer]:
-    store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", REFERENCE)
+    store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", FRAUD)
     log = ScoringLog(LocalLandingZone(tmp_path / "landing"), flush_seconds=3600)
-    scorer = Scorer(REFERENCE, OnlineEngine(REFERENCE, store), Fixed(Champion("7", model) if champion else None), log)
+    scorer = Scorer(FRAUD, OnlineEngine(FRAUD, store), Fixed(Champion("7", model) if champion else None), log)
     app = create_app(token)
     app.state.scorer = scorer
     return TestClient(app), scorer
@@ -59,11 +59,11 @@ def test_a_transaction_is_scored_with_the_version_and_features_on_request(tmp_pa
     assert set(body) == {"transaction_id", "score", "model_name", "model_version"}
     assert body["model_version"] == "7" and 0 <= body["score"] <= 1
     with_features = api.post("/score", json={**TX, "transaction_id": 2, "return_features": True}).json()
-    names = [f.reference_name for f in REFERENCE.features if f.name != "tx_amount"]
-    assert list(with_features["features"]) == names and len(names) == 14
+    names = [f.reference_name for f in FRAUD.features if f.name != "tx_amount"]
+    assert list(with_features["features"]) == names and len(names) == 17
     assert with_features["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2  # transaction 1 is in its history
     # The response's score is the model's for the features the response reports.
-    row = {f.name: with_features["features"].get(f.reference_name, TX["tx_amount"]) for f in REFERENCE.features}
+    row = {f.name: with_features["features"].get(f.reference_name, TX["tx_amount"]) for f in FRAUD.features}
     assert with_features["score"] == pytest.approx(model.score(pd.DataFrame([row]))[0], abs=1e-7)
     scorer.close()
 

@@ -24,7 +24,7 @@ from dagster import DagsterInstance, materialize
 from assets.raw_sources import raw_scoring_logs
 from mlplatform.config import Settings, handbook_path
 from mlplatform.demo import ScoringSetup, prepare_scoring, request_bodies, wait_ready
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.tracking import Tracking, load_model, promote
 from resources import build_resources
 from tests.conftest import free_port, stop
@@ -36,7 +36,7 @@ pytestmark = [
 ]
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-REFERENCE_NAMES = {f.reference_name: f.name for f in REFERENCE.features if f.name != "tx_amount"}
+REFERENCE_NAMES = {f.reference_name: f.name for f in FRAUD.features if f.name != "tx_amount"}
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pytest
 from mlplatform.config import handbook_path
 from mlplatform.demo import reports_from_labels
 from mlplatform.features import duckdb_engine, parity
-from mlplatform.features.definitions import REFERENCE
+from mlplatform.features.definitions import FRAUD
 from mlplatform.features.events import build_events
 from mlplatform.online_store import open_online_store
 from mlplatform.sources.landing import LocalLandingZone
@@ -245,7 +245,7 @@ def test_the_consumer_keeps_the_online_store_current_and_parity_holds(published,
     days = days_of(published, 0, 11)
     history, checked = days[:10], days[10]
     replay_to_stream(published, stream, history)
-    store = open_online_store("memory://", REFERENCE)
+    store = open_online_store("memory://", FRAUD)
     with LandingConsumer(
         stream, LocalLandingZone(tmp_path / "zone"), tmp_path / "state.sqlite", online_store=store
     ) as c:
@@ -256,13 +256,11 @@ def test_the_consumer_keeps_the_online_store_current_and_parity_holds(published,
     reports = reports_from_labels(published)
     by_day = {d: g.reset_index(drop=True) for d, g in raw.groupby(raw["tx_datetime"].dt.strftime("%Y-%m-%d"))}
     reports_by_day = {d: reports[reports["reported_at"].dt.strftime("%Y-%m-%d") == d] for d in days}
-    offline = duckdb_engine.compute(build_events([raw], [reports], REFERENCE.label_delay), REFERENCE)
+    offline = duckdb_engine.compute(build_events([raw], [reports], FRAUD.label_delay), FRAUD)
     offline_by_day = {checked: offline[offline["tx_datetime"].dt.strftime("%Y-%m-%d") == checked]}
-    (result,) = parity.check(REFERENCE, by_day, reports_by_day, offline_by_day, store=store)
+    (result,) = parity.check(FRAUD, by_day, reports_by_day, offline_by_day, store=store)
     assert result.rows > 9_000 and result.passed, result.mismatched_rows[:10]
-    assert result.matched == dict.fromkeys(REFERENCE.names, 1.0)
+    assert result.matched == dict.fromkeys(FRAUD.names, 1.0)
     # Without the consumer's transactions, the same day does not match: the store really carried them.
-    (empty,) = parity.check(
-        REFERENCE, by_day, reports_by_day, offline_by_day, store=open_online_store("memory://", REFERENCE)
-    )
+    (empty,) = parity.check(FRAUD, by_day, reports_by_day, offline_by_day, store=open_online_store("memory://", FRAUD))
     assert not empty.passed
