@@ -15,6 +15,7 @@ from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.lake import MAIN, LocalLake
 from mlplatform.lake.tables import table_path, write_table
+from tests.console import run_main
 
 runner = CliRunner()
 
@@ -100,25 +101,6 @@ def test_demo_from_the_console_script(tmp_path):
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
     log = subprocess.run([exe, "lake", "log"], env=env, capture_output=True, text=True, timeout=120).stdout
     assert head.id[:12] in log and "Publish run" in log
-
-
-def run_main(args: list[str], capsys) -> tuple[int, str, str]:
-    """The console script's entry point, in this process: its exit status, stdout and stderr."""
-    import sys
-
-    from mlplatform.cli import main
-
-    argv = sys.argv
-    sys.argv = ["mlplatform", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 HANDBOOK = str(handbook_path())

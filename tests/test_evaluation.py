@@ -11,7 +11,7 @@ from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluation import card_precision_at_k
 from mlplatform.models import FEATURES, train_mlp
-from tests.test_cli import run_main
+from tests.console import run_main
 
 
 def test_card_precision_ranks_cards_by_their_best_score_and_drops_found_cards_later():
