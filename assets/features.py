@@ -51,7 +51,8 @@ def transaction_features(
     raw_transactions: dict[str, pd.DataFrame],
     raw_fraud_reports: dict[str, pd.DataFrame],
 ):
-    """The fifteen reference fraud features of every transaction of the day (point-in-time correct)."""
+    """The platform's fraud features (FRAUD: the 15 reference ones and the amount ratios) of every transaction of
+    the day (point-in-time correct)."""
     events = build_events(list(raw_transactions.values()), list(raw_fraud_reports.values()), FRAUD.label_delay)
     first_day = pd.Timestamp(context.partition_keys[0])
     computed = engines.compute(events, FRAUD, since=first_day)

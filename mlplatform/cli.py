@@ -8,7 +8,7 @@ import time
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -21,6 +21,9 @@ from mlplatform import telemetry
 from mlplatform.config import Settings
 from mlplatform.lake import Lake, open_lake
 from mlplatform.stream import DEFAULT_STREAM, LATENESS, EventStream
+
+if TYPE_CHECKING:
+    from mlplatform.training_sets import Split
 
 app = typer.Typer(
     help="mlplatform: data and ML platform on Dagster (fraud detection demo).",
@@ -280,17 +283,17 @@ def evaluate_cmd(
     console.print(table)
 
 
-def _prequential(input: Path, first, weeks: int | None, model: str, seed: int, chart: Path, json_output: bool) -> None:
+def _prequential(
+    input: Path, first: Split, weeks: int | None, model: str, seed: int, chart: Path, json_output: bool
+) -> None:
     """`evaluate --prequential`: a row per week (the model and the baseline), a summary line and a chart."""
     import json
-
-    import pandas as pd
 
     from mlplatform.curves import trend
     from mlplatform.evaluate_file import complete_weeks, prequential
 
     _writable(chart, "--chart")
-    available = complete_weeks(input, first.train_start, first)
+    available = complete_weeks(input, first)
     if available == 0 or (weeks or 0) > available:
         raise typer.BadParameter(
             f"{input} holds {available} complete split(s) from {first.train_start}, not {weeks}", param_hint="--weeks"

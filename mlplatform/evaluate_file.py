@@ -4,7 +4,7 @@ on one split or week after week (the Handbook's prequential protocol, its chapte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -82,11 +82,11 @@ def evaluate_file(input_path: Path, split: Split, model: ModelKind = "mlp", seed
     )
 
 
-def complete_weeks(input_path: Path, first: date, template: Split) -> int:
-    """How many splits like `template`, a week apart from `first`, end within the file's days."""
+def complete_weeks(input_path: Path, first: Split) -> int:
+    """How many splits like `first`, from it a week apart, end within the file's days."""
     last = pd.read_parquet(input_path, columns=["TX_DATETIME"])["TX_DATETIME"].max()
-    days = (last.normalize() + pd.Timedelta(days=1) - pd.Timestamp(first)).days
-    span = template.train_days + template.delay_days + template.test_days
+    days = (last.normalize() + pd.Timedelta(days=1) - pd.Timestamp(first.train_start)).days
+    span = first.train_days + first.delay_days + first.test_days
     return max(0, (days - span) // 7 + 1)
 
 
