@@ -6,8 +6,8 @@ terminal, so each looks up and extends real histories). Load comes from wrk in a
 (Debian's `wrk`); the other figures from a Python client. Printed:
 - /score at 16 connections: requests/s, p50/p99, errors; the same for the do-nothing service, and the ratio;
 - one client (wrk, one connection), one request at a time: /score latency p50/p99, lookup and HTTP included;
-- /score_batch with 1,000 transactions a call: transactions/s (each reads its customer's and terminal's
-  stored transactions, ~5 MB a call: that volume, not the model, bounds it);
+- /score_batch with 1,000 transactions a call: transactions/s (in process, per 1,000: ~10 ms of
+  histories and windows, ~8 ms of JSON validation and response building, the model under 1 ms);
 - the online store's read of one transaction's histories, p99, SQLite and Redis;
 - a champion swap in the middle of a load: failed requests.
 """

@@ -127,11 +127,14 @@ class Scorer:
         self.model = model
         self.log = scoring_log
         # The reference features a response may return: all but the raw amount, which the request holds.
-        self.reported = [
+        reported = [
             (i, f.reference_name, f.dtype == "int64")
             for i, f in enumerate(features.features)
             if not (isinstance(f, RequestFeature) and f.transform == "identity")
         ]
+        self.reported_names = [name for _, name, _ in reported]
+        self.reported_columns = [i for i, _, _ in reported]
+        self.reported_whole = [k for k, (_, _, whole) in enumerate(reported) if whole]
 
     @classmethod
     def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
@@ -169,14 +172,16 @@ class Scorer:
         values = self.engine.compute(batch)
         columns = [self.engine.names.index(name) for name in champion.model.features]
         scores = champion.model.score_array(values[:, columns].astype(np.float32))
-        latency_ms = (time.time() - received) * 1000
+        latency_ms = round((time.time() - received) * 1000, 3)
+        received_at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat()
         request_id = uuid.uuid4().hex
+        names = self.reported_names
         out = []
-        for i, item in enumerate(items):
-            features = {name: int(values[i, j]) if whole else float(values[i, j]) for j, name, whole in self.reported}
+        for i, (item, score, row) in enumerate(zip(items, scores.tolist(), self._feature_rows(values), strict=True)):
+            features = dict(zip(names, row, strict=True))
             result: dict[str, object] = {
                 "transaction_id": item.transaction_id,
-                "score": float(scores[i]),
+                "score": score,
                 "model_name": MODEL_NAME,
                 "model_version": champion.version,
             }
@@ -187,15 +192,26 @@ class Scorer:
                 self.log.append(
                     {
                         "request_id": request_id if len(items) == 1 else f"{request_id}-{i}",
-                        "received_at": datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat(),
-                        **item.model_dump(exclude={"return_features"}, mode="json"),
+                        "received_at": received_at,
+                        "transaction_id": item.transaction_id,
+                        "tx_datetime": item.tx_datetime.isoformat(),
+                        "customer_id": item.customer_id,
+                        "terminal_id": item.terminal_id,
+                        "tx_amount": item.tx_amount,
                         "features": features,
-                        "score": result["score"],
+                        "score": score,
                         "model_version": champion.version,
-                        "latency_ms": round(latency_ms, 3),
+                        "latency_ms": latency_ms,
                     }
                 )
         return out
+
+    def _feature_rows(self, values: np.ndarray) -> list[list[object]]:
+        """Each transaction's reported features as Python numbers (ints where the feature is whole), in order."""
+        reported = values[:, self.reported_columns].astype(object)
+        for k in self.reported_whole:
+            reported[:, k] = values[:, self.reported_columns[k]].astype(np.int64)
+        return reported.tolist()
 
     def label(self, labels: list[Label]) -> int:
         ids = np.fromiter((x.transaction_id for x in labels), np.int64, len(labels))

@@ -152,8 +152,11 @@ class OnlineEngine:
         span = int(t.max()) - base + 1
         if len(keys) * span >= 2**62:
             raise ValueError("the batch spans too long a time to score at once; split it")
-        s = np.lexsort((seq, t, g))
-        sorted_key = g[s] * span + (t[s] - base)
+        # Stable, so ties keep the concatenation's order: history first, then the batch in arrival order. The
+        # history comes grouped by key and nearly in time order, so this sort is mostly a merge.
+        composite = g * span + (t - base)
+        s = np.argsort(composite, kind="stable")
+        sorted_key = composite[s]
         own = np.empty(n, dtype=np.int64)
         own[seq[s][seq[s] >= 0]] = np.flatnonzero(seq[s] >= 0)  # each transaction's own position
         cumulative = {

@@ -1,0 +1,33 @@
+"""The in-memory index across its sorted part and its tail: every key's rows, in arrival order."""
+
+import numpy as np
+
+from mlplatform.online_store.index import TAIL, RecordIndex
+
+
+def test_histories_match_a_scan_across_merges_and_a_keep():
+    rng = np.random.default_rng(7)
+    index = RecordIndex(("customer_id",))
+    expected: dict[int, list[int]] = {}  # key -> ids in arrival order
+    next_id = 0
+    for size in [1, 5, TAIL - 3, 2, 1, 3 * TAIL, 7] * 3:  # tails merged at different points
+        entries = np.zeros(size, dtype=index.entry)
+        entries["transaction_id"] = np.arange(next_id, next_id + size)
+        entries["time_us"] = entries["transaction_id"] * 10
+        entries["customer_id"] = rng.integers(0, 50, size)
+        index.append(entries)
+        for t, k in zip(entries["transaction_id"].tolist(), entries["customer_id"].tolist(), strict=True):
+            expected.setdefault(k, []).append(t)
+        next_id += size
+        keys = rng.permutation(60)[:9]  # some never seen
+        history = index.histories("customer_id", keys)
+        for g, key in enumerate(keys.tolist()):
+            assert history.transaction_id[history.group == g].tolist() == expected.get(key, [])
+        single = index.histories("customer_id", keys[:1])
+        assert single.transaction_id.tolist() == expected.get(int(keys[0]), [])
+
+    index.keep(np.flatnonzero(index.column("transaction_id") % 3 == 0))
+    history = index.histories("customer_id", np.arange(50))
+    for key in range(50):
+        assert history.transaction_id[history.group == key].tolist() == [t for t in expected[key] if t % 3 == 0]
+    assert index.rows_of(np.array([3, 4])).tolist() == [1, -1]
