@@ -20,7 +20,7 @@ from assets.metadata import image
 from assets.partitions import TRAINING_WEEKS
 from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
-from mlplatform.models import FEATURES
+from mlplatform.models import FEATURES, LEARNING_RATE
 from mlplatform.promotion import PromotionPolicy
 from mlplatform.weekly_training import TrainingOptions, train_week
 from resources import LakeResource, MlflowResource
@@ -34,7 +34,7 @@ class ModelConfig(Config):
     features: list[str] = list(FEATURES)  # noqa: RUF012  (a subset of the platform's features)
     hidden: list[int] = [64, 32]  # noqa: RUF012
     max_epochs: int = 40
-    learning_rate: float = 1e-3
+    learning_rate: float = LEARNING_RATE
     promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100
     promotion_margin: float = 0.0  # the challenger must reach champion + margin ...
     baseline_margin: float = 0.0  # ... and the logistic baseline + this

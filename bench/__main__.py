@@ -7,7 +7,7 @@ import warnings
 # Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
 warnings.filterwarnings("ignore", message=".*currently in beta")
 
-from bench import automation, daemon, demo, features, lake, scoring, serving, simulator, stream  # noqa: E402 - after the warning filter
+from bench import automation, daemon, demo, features, lake, scoring, serving, simulator, stream, training  # noqa: E402 - after the warning filter
 
 SUITES = {
     "simulator": simulator.main,
@@ -15,6 +15,7 @@ SUITES = {
     "demo": demo.main,
     "features": features.main,
     "scoring": scoring.main,
+    "training": training.main,
     "serving": serving.main,
     "stream": stream.main,
     "automation": automation.main,

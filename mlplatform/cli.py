@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -483,6 +485,9 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
         console.print("no model was promoted, so there is nothing to serve yet (try more --days)")
         return
     url = f"http://127.0.0.1:{SERVE_PORT}"
+    # `kill` stops the demo as Ctrl-C does. Dagster's runs point SIGTERM at SIGINT's handler, which is
+    # "ignore" in a process started in the background, so without this the demo would outlive `kill`.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         service = start_service(settings, SERVE_PORT)
     except RuntimeError as error:
@@ -504,7 +509,10 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
         pass
     finally:
         service.terminate()
-        service.wait(30)
+        try:
+            service.wait(30)
+        except subprocess.TimeoutExpired:
+            service.kill()
 
 
 @app.command()

@@ -37,7 +37,7 @@ class Week:
         return self.model.average_precision > self.baseline.average_precision
 
 
-def _features(input_path: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def features_and_labels(input_path: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The platform's features of every transaction from `start` to before `end` (the history before `start`
     read too), and the labels, each known once the protocol's delay has passed."""
     tx = pd.read_parquet(input_path, filters=[("TX_DATETIME", ">=", start - FRAUD.history), ("TX_DATETIME", "<", end)])
@@ -49,7 +49,7 @@ def _features(input_path: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple
     return features, labels
 
 
-def _split_rows(input_path: Path, features: pd.DataFrame, labels: pd.DataFrame, split: Split):
+def split_rows(input_path: Path, features: pd.DataFrame, labels: pd.DataFrame, split: Split):
     rows = build(features, labels, split)
     train_rows, test_rows = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
     if train_rows.empty or test_rows.empty or not train_rows["label"].any():
@@ -63,7 +63,7 @@ def _split_rows(input_path: Path, features: pd.DataFrame, labels: pd.DataFrame, 
     return train_rows, test_rows
 
 
-def _scored(scorer: Scorer, test_rows: pd.DataFrame, split: Split) -> pd.DataFrame:
+def scored(scorer: Scorer, test_rows: pd.DataFrame, split: Split) -> pd.DataFrame:
     return test_rows.assign(
         score=scorer.score(test_rows), day=(test_rows["tx_datetime"] - pd.Timestamp(split.train_start)).dt.days
     )
@@ -71,12 +71,12 @@ def _scored(scorer: Scorer, test_rows: pd.DataFrame, split: Split) -> pd.DataFra
 
 def evaluate_file(input_path: Path, split: Split, model: ModelKind = "mlp", seed: int = 0) -> Evaluation:
     """Computes the platform's features with its engine, builds the split, trains, scores."""
-    features, labels = _features(input_path, pd.Timestamp(split.train_start), split.end)
-    train_rows, test_rows = _split_rows(input_path, features, labels, split)
-    scored = _scored(train(model, train_rows, seed), test_rows, split)
+    features, labels = features_and_labels(input_path, pd.Timestamp(split.train_start), split.end)
+    train_rows, test_rows = split_rows(input_path, features, labels, split)
+    test = scored(train(model, train_rows, seed), test_rows, split)
     return Evaluation(
-        metrics=evaluate(scored),
-        predictions=scored[["transaction_id", "score"]].reset_index(drop=True),
+        metrics=evaluate(test),
+        predictions=test[["transaction_id", "score"]].reset_index(drop=True),
         train_rows=len(train_rows),
         train_frauds=int(train_rows["label"].sum()),
     )
@@ -97,12 +97,12 @@ def prequential(input_path: Path, first: Split, weeks: int, model: ModelKind = "
         Split(first.train_start + timedelta(days=7 * k), first.train_days, first.delay_days, first.test_days)
         for k in range(weeks)
     ]
-    features, labels = _features(input_path, pd.Timestamp(first.train_start), splits[-1].end)
+    features, labels = features_and_labels(input_path, pd.Timestamp(first.train_start), splits[-1].end)
     out = []
     for split in splits:
-        train_rows, test_rows = _split_rows(input_path, features, labels, split)
+        train_rows, test_rows = split_rows(input_path, features, labels, split)
         metrics = {
-            kind: evaluate(_scored(train(kind, train_rows, seed), test_rows, split)) for kind in (model, "logreg")
+            kind: evaluate(scored(train(kind, train_rows, seed), test_rows, split)) for kind in (model, "logreg")
         }
         out.append(Week(split, metrics[model], metrics["logreg"]))
     return out

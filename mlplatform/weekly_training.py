@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlplatform.curves import curves
 from mlplatform.evaluation import Metrics, evaluate
-from mlplatform.models import FEATURES, train_logreg, train_mlp
+from mlplatform.models import FEATURES, LEARNING_RATE, train_logreg, train_mlp
 from mlplatform.promotion import Decision, PromotionPolicy, decide
 from mlplatform.tracking import (
     MODEL_NAME,
@@ -37,7 +37,7 @@ class TrainingOptions:
     features: tuple[str, ...] = tuple(FEATURES)
     hidden: tuple[int, ...] = (64, 32)
     max_epochs: int = 40
-    learning_rate: float = 1e-3
+    learning_rate: float = LEARNING_RATE
 
 
 @dataclass
