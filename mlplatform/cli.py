@@ -590,6 +590,7 @@ def status() -> None:
     """The platform's health from main and the registry: published days, champion, drift, performance, and the
     branches failed runs left."""
     from assets.runs import ensure_dagster_home
+    from mlplatform.monitoring import PSI_THRESHOLD
     from mlplatform.status import current_status
     from mlplatform.tracking import Tracking
 
@@ -609,7 +610,8 @@ def status() -> None:
     if health.drift:
         over = ", ".join(health.drift["over"]) or "none"  # type: ignore[arg-type]
         console.print(
-            f"drift {health.drift['day']}: max PSI {health.drift['max_psi']:.3f}; over the threshold: {over}",
+            f"drift {health.drift['day']}: max PSI {health.drift['max_psi']:.3f} ({health.drift['max_feature']}; "
+            f"calendar features aside); over the threshold {PSI_THRESHOLD}: {over}",
             highlight=False,
         )
     if health.performance:
