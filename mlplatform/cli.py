@@ -478,7 +478,7 @@ def demo(
 
 
 def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
-    from mlplatform.demo import SERVE_PORT, next_day_sample, score_over_http, start_service
+    from mlplatform.demo import SERVE_PORT
     from mlplatform.tracking import Tracking, versions
 
     if not any(r.champion_from for r in versions(Tracking.of(settings))):
@@ -487,7 +487,16 @@ def _serve_after_demo(settings: Settings, days: int, source: str) -> None:
     url = f"http://127.0.0.1:{SERVE_PORT}"
     # `kill` stops the demo as Ctrl-C does. Dagster's runs point SIGTERM at SIGINT's handler, which is
     # "ignore" in a process started in the background, so without this the demo would outlive `kill`.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _serve_until_stopped(settings, days, source, url)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_until_stopped(settings: Settings, days: int, source: str, url: str) -> None:
+    from mlplatform.demo import SERVE_PORT, next_day_sample, score_over_http, start_service
+
     try:
         service = start_service(settings, SERVE_PORT)
     except RuntimeError as error:

@@ -95,6 +95,16 @@ def calendar_features(feature_set: FeatureSet) -> list[str]:
     return [f.name for f in feature_set.features if isinstance(f, RequestFeature) and f.transform == "is_weekend"]
 
 
+def largest_drift(drift: pd.DataFrame, feature_set: FeatureSet) -> tuple[float, str]:
+    """The largest PSI of a day and its feature, calendar features aside (as `drifted` leaves them); NaN and
+    "" when no feature has one."""
+    measured = drift[~drift["feature"].isin(calendar_features(feature_set))].dropna(subset=["psi"])
+    if measured.empty:
+        return float("nan"), ""
+    top = measured.sort_values("psi", kind="stable").iloc[-1]
+    return float(top["psi"]), str(top["feature"])
+
+
 def drifted(drift: pd.DataFrame, feature_set: FeatureSet, threshold: float = PSI_THRESHOLD) -> list[str]:
     """The features whose PSI is over `threshold` (calendar features aside)."""
     over = drift.loc[drift["psi"] > threshold, "feature"]

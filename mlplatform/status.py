@@ -11,7 +11,7 @@ from mlplatform.features.definitions import FRAUD
 from mlplatform.lake import MAIN, Lake
 from mlplatform.lake.tables import read_table, stored_partitions, table_path
 from mlplatform.lake.wap import RUN_PREFIX
-from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, calendar_features, drifted
+from mlplatform.monitoring import PSI_THRESHOLD, SETTLED, drifted, largest_drift
 from mlplatform.tracking import ModelRecord, Tracking, champion_record
 
 
@@ -55,15 +55,8 @@ def current_status(lake: Lake, tracking: Tracking) -> Status:
     drift = None
     if newest := _newest(lake, "feature_drift", published):
         day, frame = newest
-        # The calendar features' PSI is high on any weekend day and never flagged, so it is not the one shown.
-        measured = frame[~frame["feature"].isin(calendar_features(FRAUD))]
-        top = measured.loc[measured["psi"].idxmax()]
-        drift = {
-            "day": day,
-            "max_psi": float(top["psi"]),
-            "max_feature": str(top["feature"]),
-            "over": drifted(frame, FRAUD, PSI_THRESHOLD),
-        }
+        largest, feature = largest_drift(frame, FRAUD)
+        drift = {"day": day, "max_psi": largest, "max_feature": feature, "over": drifted(frame, FRAUD, PSI_THRESHOLD)}
     performance = None
     # The newest day whose labels are (nearly) all in; failing that, the newest with a known fraud (the last days'
     # figures rest on the few chargebacks reported yet).

@@ -11,6 +11,7 @@ from mlplatform.monitoring import (
     calendar_features,
     drifted,
     feature_drift,
+    largest_drift,
     missing_label_share,
     performance,
     psi,
@@ -54,6 +55,17 @@ def test_drift_rows_count_missing_and_out_of_range_values_by_definition():
     assert calendar_features(FRAUD) == ["tx_during_weekend"]
     assert "tx_during_weekend" not in drifted(drift.reset_index(), FRAUD)
     assert "terminal_risk_7d" in drifted(drift.reset_index(), FRAUD)
+
+
+def test_the_largest_drift_leaves_calendar_features_and_missing_indices_aside():
+    drift = pd.DataFrame(
+        {
+            "feature": ["tx_during_weekend", "customer_nb_tx_1d", "terminal_risk_7d", "tx_amount"],
+            "psi": [2.4, 0.03, np.nan, 0.07],
+        }
+    )
+    assert largest_drift(drift, FRAUD) == (0.07, "tx_amount")
+    assert math.isnan(largest_drift(drift.iloc[[0, 2]], FRAUD)[0])  # the weekend flag and a NaN: none measured
 
 
 def test_performance_labels_a_transaction_by_its_known_chargebacks():
