@@ -20,7 +20,7 @@ from assets.metadata import image
 from assets.partitions import TRAINING_WEEKS
 from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
-from mlplatform.models import FEATURES, LEARNING_RATE
+from mlplatform.models import BINS, FEATURES, LEARNING_RATE
 from mlplatform.promotion import PromotionPolicy
 from mlplatform.weekly_training import TrainingOptions, train_week
 from resources import LakeResource, MlflowResource
@@ -35,6 +35,7 @@ class ModelConfig(Config):
     hidden: list[int] = [64, 32]  # noqa: RUF012
     max_epochs: int = 40
     learning_rate: float = LEARNING_RATE
+    bins: int = BINS  # piecewise-linear encoding of each feature (0: off)
     promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100
     promotion_margin: float = 0.0  # the challenger must reach champion + margin ...
     baseline_margin: float = 0.0  # ... and the logistic baseline + this
@@ -74,7 +75,12 @@ def fraud_model(
         rows,
         week,
         TrainingOptions(
-            config.seed, tuple(config.features), tuple(config.hidden), config.max_epochs, config.learning_rate
+            config.seed,
+            tuple(config.features),
+            tuple(config.hidden),
+            config.max_epochs,
+            config.learning_rate,
+            config.bins,
         ),
         PromotionPolicy(config.promotion_metric, config.promotion_margin, config.baseline_margin),
         (lake.get().uri(commit, path), commit, digest),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlplatform.curves import curves
 from mlplatform.evaluation import Metrics, evaluate
-from mlplatform.models import FEATURES, LEARNING_RATE, train_logreg, train_mlp
+from mlplatform.models import BINS, FEATURES, LEARNING_RATE, train_logreg, train_mlp
 from mlplatform.promotion import Decision, PromotionPolicy, decide
 from mlplatform.tracking import (
     MODEL_NAME,
@@ -38,6 +38,7 @@ class TrainingOptions:
     hidden: tuple[int, ...] = (64, 32)
     max_epochs: int = 40
     learning_rate: float = LEARNING_RATE
+    bins: int = BINS
 
 
 @dataclass
@@ -95,6 +96,7 @@ def train_week(
         learning_rate=options.learning_rate,
         hidden=options.hidden,
         features=options.features,
+        bins=options.bins,
     )
     baseline_model = train_logreg(train_rows, options.seed)
     scores = {"challenger": model.score(test), "baseline (logreg)": baseline_model.score(test)}

@@ -13,9 +13,9 @@ from mlplatform.features import duckdb_engine, numpy_engine
 from mlplatform.features.definitions import AMOUNT, EVENT_ID, EVENT_TIME, LABEL, REFERENCE, FeatureSet
 from mlplatform.features.engines import DEFAULT, Engine
 
-# DuckDB writes the file for both of its engines, on every core; zstd's fastest level is a third faster
-# than its default, for a file a fifth larger.
-PARQUET = "format parquet, compression zstd, compression_level 1"
+# DuckDB writes the file for both of its engines, on every core. LZ4 writes the published dataset's
+# features in two thirds of zstd's fastest level's time (0.24 s against 0.36), for a file a fifth larger.
+PARQUET = "format parquet, compression lz4"
 
 
 def _quote(path: Path) -> str:
@@ -72,8 +72,12 @@ def _numpy_file(
     con: duckdb.DuckDBPyConnection, input_path: Path, output_path: Path, labels_path: Path | None, features: FeatureSet
 ) -> int:
     """The NumPy engine on the events DuckDB reads: the same file as the DuckDB engine writes."""
-    table = con.sql(f"select * from {events_sql(input_path, labels_path)} order by transaction_id").to_arrow_table()
-    events = {name: table[name].to_numpy() for name in table.column_names}  # Arrow's is the quicker hand-over
+    table = con.sql(f"select * from {events_sql(input_path, labels_path)}").to_arrow_table()
+    # Rows in id order, as the DuckDB engine writes them. NumPy's stable sort of ids that come nearly in
+    # order (as they do in a file written in time order) takes milliseconds, DuckDB's order by a tenth of a
+    # second; Arrow's is the quicker hand-over.
+    order = np.argsort(table[EVENT_ID].to_numpy(), kind="stable")
+    events = {name: table[name].to_numpy()[order] for name in table.column_names}
     time_us = events[EVENT_TIME].astype("datetime64[us]", copy=False).view(np.int64)
     keys = {e: events[e].astype(np.int64, copy=False) for e in features.entities}
     fraud = events[LABEL].astype(np.int64, copy=False)

@@ -80,9 +80,11 @@ def aggregate(f: WindowFeature, count: np.ndarray, total: np.ndarray | None) -> 
         raise ValueError(f"{f.name}: a {f.aggregation} needs the window's sum of {summed(f)}")
     if f.aggregation == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):  # an empty window has no mean (NaN)
-            return (total / US) / count
-    if f.aggregation == "label_rate":
-        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+            mean = total / US
+            mean /= count  # in place: (total / US) / count, one array fewer
+            return mean
+    if f.aggregation == "label_rate":  # an empty window sums to 0, and 0 / 1 is its rate
+        return total / np.maximum(count, 1)
     raise ValueError(f"unknown aggregation {f.aggregation!r}")
 
 
@@ -154,31 +156,44 @@ def _entity_windows(
         return {f.name: np.zeros(0) for f in windows}
     s = _sort(key, by_time)
     k, t = key[s], time_us[s]
-    group = np.cumsum(np.concatenate([[0], k[1:] != k[:-1]]))
+    group = np.zeros(len(k), dtype=np.int64)
+    np.cumsum(k[1:] != k[:-1], out=group[1:])
+    del k
     values = {"amount": amount, "fraud": fraud}
     summed_here = {name for f in windows if (name := summed(f)) is not None}
     cumulative = {name: np.concatenate([[0], np.cumsum(values[name][s])]) for name in summed_here}
     # A window (t - d - w, t - d] holds the key's events after the position of t - d - w and up to that of
     # t - d (for d = 0, every event of the key at t): each offset is one binary search.
     offsets = sorted({o for f in windows for o in (micros(f.delay), micros(f.delay + f.window))})
-    position = {o: np.empty(len(t), dtype=np.int64) for o in offsets}
+    parts: dict[int, list[np.ndarray]] = {o: [] for o in offsets}
 
     # (key, time) packed into one ascending int64 (group * span + time), so that the searches' queries
-    # come in ascending order; groups are taken in slices small enough for the product to fit.
+    # come in ascending order; groups are taken in slices small enough for the product to fit (one
+    # slice unless a key's times span centuries).
     base = int(t.min()) - offsets[-1]
     span = int(t.max()) - base + 1
     per_slice = max(1, 2**62 // span)
     starts = np.searchsorted(group, np.arange(0, int(group[-1]) + 1, per_slice))
     for a, b in zip(starts, [*starts[1:], len(t)], strict=True):
-        packed = (group[a:b] - group[a]) * span + (t[a:b] - base)
+        packed = group[a:b] - group[a]
+        packed *= span
+        packed += t[a:b]
+        packed -= base
         for o in offsets:
-            position[o][a:b] = a + (_run_ends(packed) if o == 0 else np.searchsorted(packed, packed - o, side="right"))
+            found = _run_ends(packed) if o == 0 else np.searchsorted(packed, packed - o, side="right")
+            found += a
+            parts[o].append(found)
+    del group, packed
+    position = {o: found[0] if len(found) == 1 else np.concatenate(found) for o, found in parts.items()}
 
     out: dict[str, np.ndarray] = {}
     for f in windows:
         hi, lo = position[micros(f.delay)], position[micros(f.delay + f.window)]
         column = summed(f)
-        total = cumulative[column][hi] - cumulative[column][lo] if column else None
+        total = None
+        if column:
+            total = cumulative[column][hi]
+            total -= cumulative[column][lo]
         result = aggregate(f, hi - lo, total)
         out[f.name] = np.empty_like(result)
         out[f.name][s] = result
