@@ -72,10 +72,10 @@ def _numpy_file(
     con: duckdb.DuckDBPyConnection, input_path: Path, output_path: Path, labels_path: Path | None, features: FeatureSet
 ) -> int:
     """The NumPy engine on the events DuckDB reads: the same file as the DuckDB engine writes."""
+    # DuckDB hands the events over as Arrow (the quicker way). Rows are put in id order, as the DuckDB
+    # engine writes them, by NumPy: its stable sort of ids that come nearly in order (as in a file written
+    # in time order) takes milliseconds, DuckDB's `order by` a tenth of a second.
     table = con.sql(f"select * from {events_sql(input_path, labels_path)}").to_arrow_table()
-    # Rows in id order, as the DuckDB engine writes them. NumPy's stable sort of ids that come nearly in
-    # order (as they do in a file written in time order) takes milliseconds, DuckDB's order by a tenth of a
-    # second; Arrow's is the quicker hand-over.
     order = np.argsort(table[EVENT_ID].to_numpy(), kind="stable")
     events = {name: table[name].to_numpy()[order] for name in table.column_names}
     time_us = events[EVENT_TIME].astype("datetime64[us]", copy=False).view(np.int64)
