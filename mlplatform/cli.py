@@ -580,7 +580,7 @@ def run(
 def serve(
     port: Annotated[int, typer.Option(min=1, max=65_535, help="Not 3000: the Dagster UI's.")] = 3100,
     host: Annotated[str, typer.Option(help="0.0.0.0 to accept other machines.")] = "127.0.0.1",
-    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: one more than cores).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: one per core).")] = None,
 ) -> None:
     """Serve the champion over HTTP with BentoML: POST /score, /score_batch, /labels; GET /livez, /readyz, /metrics."""
     from mlplatform.tracking import Tracking, versions

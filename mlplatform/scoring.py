@@ -7,6 +7,7 @@ response names the version that scored it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -140,6 +141,7 @@ class Scorer:
     def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
         """The configured store and landing zone; by default the registry's champion, loaded now and watched."""
         store = open_online_store(settings.online_store, features)
+        store.warm()  # before the service reports ready, not in its first request
         if model is None:
             model = LiveModel(Tracking.of(settings))
             model.refresh()
@@ -170,8 +172,7 @@ class Scorer:
             np.zeros(len(items), dtype=np.int64),
         )
         values = self.engine.compute(batch)
-        columns = [self.engine.names.index(name) for name in champion.model.features]
-        scores = champion.model.score_array(values[:, columns].astype(np.float32))
+        scores = champion.model.score_array(values[:, self._columns(tuple(champion.model.features))])
         latency_ms = round((time.time() - received) * 1000, 3)
         received_at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat()
         request_id = uuid.uuid4().hex
@@ -205,6 +206,11 @@ class Scorer:
                     }
                 )
         return out
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime
+    def _columns(self, model_features: tuple[str, ...]) -> np.ndarray:
+        """Where each of a model's input features is among the engine's columns."""
+        return np.array([self.engine.names.index(name) for name in model_features])
 
     def _feature_rows(self, values: np.ndarray) -> list[list[object]]:
         """Each transaction's reported features as Python numbers (ints where the feature is whole), in order."""

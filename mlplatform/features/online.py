@@ -54,6 +54,12 @@ class OnlineEngine:
             elif isinstance(f, RequestFeature) and f.column not in (AMOUNT, EVENT_TIME):
                 raise ValueError(f"{f.name}: the online engine reads {AMOUNT} and {EVENT_TIME}, not {f.column}")
         self._reach_us = max((w.window_us + w.delay_us for ws in self._windows.values() for w in ws), default=0)
+        self._request = [(c, f) for c, f in enumerate(features.features) if isinstance(f, RequestFeature)]
+        self._ratios = [
+            (c, f, self.names.index(f.numerator), self.names.index(f.denominator))
+            for c, f in enumerate(features.features)
+            if isinstance(f, RatioFeature)
+        ]
         # Per entity, each window's delay and length, for the single-transaction path.
         self._bounds = {
             e: (np.array([w.delay_us for w in ws]), np.array([w.window_us for w in ws]))
@@ -124,16 +130,13 @@ class OnlineEngine:
         return self.store.label(transaction_ids, reported_us, self.label_delay_us)
 
     def _request_features(self, batch: Transactions, out: np.ndarray) -> None:
-        for column, f in enumerate(self.features.features):
-            if isinstance(f, RequestFeature):
-                out[:, column] = request_values(f, batch.time_us, batch.amount)
+        for column, f in self._request:
+            out[:, column] = request_values(f, batch.time_us, batch.amount)
 
     def _ratio_features(self, out: np.ndarray) -> None:
         """The ratios, from the columns computed before them (declaration order)."""
-        for column, f in enumerate(self.features.features):
-            if isinstance(f, RatioFeature):
-                numerator, denominator = self.names.index(f.numerator), self.names.index(f.denominator)
-                out[:, column] = ratio_values(f, out[:, numerator], out[:, denominator])
+        for column, f, numerator, denominator in self._ratios:
+            out[:, column] = ratio_values(f, out[:, numerator], out[:, denominator])
 
     def _window_features(
         self, batch: Transactions, keys: np.ndarray, history: History, windows: list[_Window], out: np.ndarray

@@ -119,6 +119,9 @@ class OnlineStore(ABC):
         self.write(batch)
         return found
 
+    def warm(self) -> None:  # noqa: B027 - a backend that reads its server on each call has nothing to load
+        """Loads now what the first read would load, so that a new process's first request does not pay for it."""
+
     def close(self) -> None:  # noqa: B027 - a backend without connections has nothing to close
         """Releases connections."""
 

@@ -70,18 +70,31 @@ class RecordIndex:
         """`OnlineStore.write`: stores the transactions not stored yet (an id twice in the batch: its first
         row) and sets the fraud flags the batch carries. Returns the new `entry` rows and the ids of
         transactions stored before whose flag the batch set."""
+        if len(batch) == 1 and int(batch.transaction_id[0]) not in self._row:  # the service's common case
+            entries = self._entries(batch)
+            self.append(entries)
+            return entries, np.zeros(0, dtype=np.int64)  # stored with its flag: nothing flagged after
         rows = self.rows_of(batch.transaction_id)
         _, first = np.unique(batch.transaction_id, return_index=True)
         new = np.zeros(len(batch), dtype=bool)
         new[first] = rows[first] < 0
-        fresh = batch.take(np.flatnonzero(new))
-        entries = np.zeros(len(fresh), dtype=self.entry)
-        entries["transaction_id"], entries["time_us"] = fresh.transaction_id, fresh.time_us
-        entries["amount_micros"], entries["fraud"] = fresh.amount_micros, fresh.fraud
-        for entity in self.entities:
-            entries[entity] = fresh.keys[entity]
+        entries = self._entries(batch.take(np.flatnonzero(new)))
         self.append(entries)
         return entries, self.flag(batch.transaction_id[batch.fraud.astype(bool)])
+
+    def _entries(self, batch: Transactions) -> np.ndarray:
+        """`batch` as `entry` rows."""
+        columns = {
+            "transaction_id": batch.transaction_id,
+            "time_us": batch.time_us,
+            "amount_micros": batch.amount_micros,
+            "fraud": batch.fraud,
+            **batch.keys,
+        }
+        entries = np.zeros(len(batch), dtype=self.entry)
+        for name in self.entry.names or ():
+            entries[name] = columns[name]
+        return entries
 
     def flag(self, transaction_ids: np.ndarray) -> np.ndarray:
         """Sets the fraud flag of the stored ones of `transaction_ids`; returns the ids it was not set on."""

@@ -25,6 +25,16 @@ def test_two_processes_share_writes_labels_and_idempotency(tmp_path):
         assert [r[1] for r in rows(b.histories("terminal_id", np.array([50])))] == [1, 3, 4]
 
 
+def test_warm_replays_the_log_before_the_first_read(tmp_path):
+    path = tmp_path / "online.db"
+    with SQLiteStore(path, FRAUD.entities) as a, SQLiteStore(path, FRAUD.entities) as b:
+        a.write(batch([1, 2], [T0, T0 + 1], [5.0, 6.0], [7, 7], [50, 51]))
+        assert b._index.size == 0  # opening reads nothing
+        b.warm()
+        assert b._index.size == 2
+        assert sorted(b._index.column("transaction_id").tolist()) == [1, 2]
+
+
 def test_trim_compacts_the_log_and_every_process_follows(tmp_path):
     path = tmp_path / "online.db"
     with SQLiteStore(path, FRAUD.entities) as a, SQLiteStore(path, FRAUD.entities) as b:
