@@ -20,7 +20,7 @@ from assets.metadata import image
 from assets.partitions import TRAINING_WEEKS
 from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
-from mlplatform.models import BINS, FEATURES, LEARNING_RATE
+from mlplatform.models import BINS, FEATURES, HIDDEN, LEARNING_RATE, MAX_EPOCHS
 from mlplatform.promotion import PromotionPolicy
 from mlplatform.weekly_training import TrainingOptions, train_week
 from resources import LakeResource, MlflowResource
@@ -32,8 +32,8 @@ class ModelConfig(Config):
     # Config is a pydantic model, which copies list defaults per instance.
     seed: int = 0
     features: list[str] = list(FEATURES)  # noqa: RUF012  (a subset of the platform's features)
-    hidden: list[int] = [64, 32]  # noqa: RUF012
-    max_epochs: int = 40
+    hidden: list[int] = list(HIDDEN)  # noqa: RUF012
+    max_epochs: int = MAX_EPOCHS
     learning_rate: float = LEARNING_RATE
     bins: int = BINS  # piecewise-linear encoding of each feature (0: off)
     promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100

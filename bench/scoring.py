@@ -13,7 +13,7 @@ import torch
 from mlplatform.config import handbook_path
 from mlplatform.features import duckdb_engine
 from mlplatform.features.definitions import FRAUD
-from mlplatform.models import Scorer, train_logreg, train_mlp
+from mlplatform.models import MAX_EPOCHS, Scorer, train_logreg, train_mlp
 from mlplatform.training_sets import Split, build
 
 
@@ -28,7 +28,7 @@ def main(quick: bool = False) -> None:
     train_rows = rows[rows["split"] == "train"]
     models: dict[str, Scorer] = {
         "logreg": train_logreg(train_rows),
-        "mlp": train_mlp(train_rows, max_epochs=5 if quick else 40),
+        "mlp": train_mlp(train_rows, max_epochs=5 if quick else MAX_EPOCHS),
     }
     print(f"scoring {len(features):,} transactions on {torch.get_num_threads()} threads:")
     rates = {}

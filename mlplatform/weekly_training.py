@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlplatform.curves import curves
 from mlplatform.evaluation import Metrics, evaluate
-from mlplatform.models import BINS, FEATURES, LEARNING_RATE, train_logreg, train_mlp
+from mlplatform.models import BINS, FEATURES, HIDDEN, LEARNING_RATE, MAX_EPOCHS, train_logreg, train_mlp
 from mlplatform.promotion import Decision, PromotionPolicy, decide
 from mlplatform.tracking import (
     MODEL_NAME,
@@ -35,8 +35,8 @@ from mlplatform.training_sets import Split
 class TrainingOptions:
     seed: int = 0
     features: tuple[str, ...] = tuple(FEATURES)
-    hidden: tuple[int, ...] = (64, 32)
-    max_epochs: int = 40
+    hidden: tuple[int, ...] = HIDDEN
+    max_epochs: int = MAX_EPOCHS
     learning_rate: float = LEARNING_RATE
     bins: int = BINS
 
