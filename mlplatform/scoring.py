@@ -177,7 +177,7 @@ class Scorer:
         received_at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat()
         request_id = uuid.uuid4().hex
         names = self.reported_names
-        out = []
+        out, logged = [], []
         for i, (item, score, row) in enumerate(zip(items, scores.tolist(), self._feature_rows(values), strict=True)):
             features = dict(zip(names, row, strict=True))
             result: dict[str, object] = {
@@ -190,7 +190,7 @@ class Scorer:
                 result["features"] = features
             out.append(result)
             if self.log is not None:
-                self.log.append(
+                logged.append(
                     {
                         "request_id": request_id if len(items) == 1 else f"{request_id}-{i}",
                         "received_at": received_at,
@@ -205,6 +205,8 @@ class Scorer:
                         "latency_ms": latency_ms,
                     }
                 )
+        if self.log is not None:
+            self.log.extend(logged)  # one lock for the batch
         return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime

@@ -31,9 +31,9 @@ class ScoringLog:
         self._thread = threading.Thread(target=self._run, args=(flush_seconds,), name="scoring-log", daemon=True)
         self._thread.start()
 
-    def append(self, record: dict[str, object]) -> None:
+    def extend(self, records: list[dict[str, object]]) -> None:
         with self._lock:
-            self._pending.append(record)
+            self._pending.extend(records)
 
     def flush(self) -> list[str]:
         """Writes what is pending; returns the keys written."""

@@ -53,6 +53,9 @@ api = create_app()
 class FraudScorer:
     def __init__(self) -> None:
         telemetry.off()
+        # The workers share the cores: torch's own threads on top only contend (measured here, a batch of
+        # 1,000 through the model while the other core was busy: 2.2-2.6 ms on 2 threads, 0.65 ms on 1).
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // arguments.workers))
         settings = Settings.from_env()
         # A built Bento serves the model packaged with it; `mlplatform serve` serves the registry's champion.
         bundled = settings.serving_model == "bento" or (settings.serving_model == "auto" and FROM_A_BENTO)

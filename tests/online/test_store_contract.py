@@ -3,6 +3,7 @@
 import numpy as np
 
 from mlplatform.online_store import DAY_US, US, Transactions
+from mlplatform.online_store.redis import CHUNK
 
 T0 = 1_525_000_000 * US  # 2018-04-29 11:06:40
 DELAY = 7 * DAY_US
@@ -65,6 +66,19 @@ def test_daily_loads_set_fraud_flags_and_never_clear_them(store):
     store.write(batch([2, 3], [T0, T0 + 1], [2.0, 3.0], [7, 7], [50, 50], fraud=[1, 1]))  # 2 exists, 3 is new
     store.write(batch([2, 3], [T0, T0 + 1], [2.0, 3.0], [7, 7], [50, 50], fraud=[0, 0]))  # a later, live write
     assert {r[1]: r[4] for r in rows(store.histories("terminal_id", np.array([50])))} == {1: 0, 2: 1, 3: 1}
+
+
+def test_large_writes_and_labellings_are_whole(store):
+    """More than a Redis script takes at once (CHUNK): every transaction and every label lands, once."""
+    n = CHUNK + 7
+    ids = np.arange(1, n + 1)
+    assert store.write(batch(ids, T0 + ids, np.ones(n), ids % 5, ids % 3)) == n
+    assert store.write(batch(ids[-10:], T0 + ids[-10:], np.ones(10), ids[-10:] % 5, ids[-10:] % 3)) == 0
+    odd = ids[ids % 2 == 1]
+    assert store.label(odd, np.full(len(odd), T0 + DAY_US), DELAY) == len(odd)
+    found = rows(store.histories("terminal_id", np.array([0, 1, 2])))
+    assert len(found) == n
+    assert {r[1] for r in found if r[4] == 1} == set(odd.tolist())
 
 
 def test_trim_forgets_transactions_no_window_reaches(store):
