@@ -112,13 +112,17 @@ class RecordIndex:
         due = reported_us[known] <= self._columns["time_us"][rows[known]] + delay_us
         return self.flag(transaction_ids[known][due])
 
-    def histories(self, entity: str, keys: np.ndarray) -> History:
+    def histories(self, entity: str, keys: np.ndarray, before: int | None = None) -> History:
+        """The stored rows of `keys` (`OnlineStore.histories`); with `before`, only the rows stored before
+        row `before` (those rows' state then, as long as no flag was set since)."""
         index = self._sorted[entity]
-        tail = self._columns[entity][index.built : self.size]
+        tail = self._columns[entity][index.built : self.size if before is None else max(before, index.built)]
         if len(keys) == 1:  # the service's common case, without the general path's set operations
             key = keys[0]
             start, stop = np.searchsorted(index.keys, key, side="left"), np.searchsorted(index.keys, key, side="right")
             rows = np.concatenate([index.rows[start:stop], np.flatnonzero(tail == key) + index.built])
+            if before is not None and before < index.built:
+                rows = rows[rows < before]
             return self._history(np.zeros(len(rows), dtype=np.int64), rows)
         lo = np.searchsorted(index.keys, keys, side="left")
         counts = np.searchsorted(index.keys, keys, side="right") - lo
@@ -132,6 +136,9 @@ class RecordIndex:
                 group, rows = np.concatenate([group, tail_group]), np.concatenate([rows, hit + index.built])
                 by_group = np.argsort(group, kind="stable")  # the tail after its key's indexed rows
                 group, rows = group[by_group], rows[by_group]
+        if before is not None and before < index.built:
+            older = rows < before
+            group, rows = group[older], rows[older]
         return self._history(group, rows)
 
     def _history(self, group: np.ndarray, rows: np.ndarray) -> History:

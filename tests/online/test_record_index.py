@@ -1,4 +1,5 @@
-"""The in-memory index across its sorted part and its tail: every key's rows, in arrival order."""
+"""The in-memory index across its sorted part and its tail: every key's rows, in arrival order (all of them, or
+those stored before a given row)."""
 
 import numpy as np
 
@@ -15,11 +16,18 @@ def test_histories_match_a_scan_across_merges_and_a_keep():
         entries["transaction_id"] = np.arange(next_id, next_id + size)
         entries["time_us"] = entries["transaction_id"] * 10
         entries["customer_id"] = rng.integers(0, 50, size)
+        keys = rng.permutation(60)[:9]  # some never seen
+        earlier = {key: list(expected.get(key, [])) for key in keys.tolist()}
+        before = index.size
         index.append(entries)
+        # The rows stored before `before` as they were, whether the append merged the tail or not.
+        history = index.histories("customer_id", keys, before)
+        for g, key in enumerate(keys.tolist()):
+            assert history.transaction_id[history.group == g].tolist() == earlier[key]
+        assert index.histories("customer_id", keys[:1], before).transaction_id.tolist() == earlier[int(keys[0])]
         for t, k in zip(entries["transaction_id"].tolist(), entries["customer_id"].tolist(), strict=True):
             expected.setdefault(k, []).append(t)
         next_id += size
-        keys = rng.permutation(60)[:9]  # some never seen
         history = index.histories("customer_id", keys)
         for g, key in enumerate(keys.tolist()):
             assert history.transaction_id[history.group == g].tolist() == expected.get(key, [])

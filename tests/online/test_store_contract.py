@@ -3,6 +3,7 @@
 import numpy as np
 
 from mlplatform.online_store import DAY_US, US, Transactions
+from mlplatform.online_store.index import TAIL
 from mlplatform.online_store.redis import CHUNK
 
 T0 = 1_525_000_000 * US  # 2018-04-29 11:06:40
@@ -96,6 +97,28 @@ def test_read_and_write_returns_the_history_before_the_batch(store):
     before = store.read_and_write(keys, batch([2], [T0 + 1], [2.0], [7], [50]))
     assert [r[1] for r in rows(before["customer_id"])] == [1]
     assert [r[1] for r in rows(store.histories("customer_id", np.array([7])))] == [1, 2]
+
+
+def test_read_and_write_returns_the_history_before_a_large_batch_or_a_flag(store):
+    """A batch over the embedded index's tail (merged during the write), with a retried id; then a batch that
+    flags a stored transaction: each call returns the histories as they were before it."""
+    n = TAIL + 10
+
+    def spread(ids):
+        ids = list(ids)
+        return batch(ids, [T0 + i for i in ids], [1.0 + i for i in ids], [i % 3 for i in ids], [i % 5 for i in ids])
+
+    store.write(spread(range(n)))
+    keys = {"customer_id": np.array([2, 0, 9]), "terminal_id": np.arange(5)}
+    before = {e: rows(store.histories(e, keys[e])) for e in keys}
+    found = store.read_and_write(keys, spread([*range(n, 2 * n), 5]))
+    assert {e: rows(found[e]) for e in keys} == before
+    assert len(rows(store.histories("terminal_id", np.arange(5)))) == 2 * n
+
+    before = {e: rows(store.histories(e, keys[e])) for e in keys}
+    found = store.read_and_write(keys, batch([6], [T0 + 6], [7.0], [0], [1], fraud=[1]))
+    assert {e: rows(found[e]) for e in keys} == before
+    assert [r[4] for r in rows(store.histories("customer_id", np.array([0]))) if r[1] == 6] == [1]
 
 
 def test_loaded_days_are_remembered(store):
