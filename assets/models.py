@@ -20,7 +20,7 @@ from assets.metadata import image
 from assets.partitions import TRAINING_WEEKS
 from mlplatform.code_version import code_version
 from mlplatform.lake.tables import frames_hash, table_path
-from mlplatform.models import BINS, FEATURES, HIDDEN, LEARNING_RATE, MAX_EPOCHS
+from mlplatform.models import BINS, CLASS_WEIGHT, FEATURES, HIDDEN, LEARNING_RATE, MAX_EPOCHS
 from mlplatform.promotion import PromotionPolicy
 from mlplatform.weekly_training import TrainingOptions, train_week
 from resources import LakeResource, MlflowResource
@@ -36,6 +36,7 @@ class ModelConfig(Config):
     max_epochs: int = MAX_EPOCHS
     learning_rate: float = LEARNING_RATE
     bins: int = BINS  # piecewise-linear encoding of each feature (0: off)
+    class_weight: bool = CLASS_WEIGHT  # frauds weighted up in the loss by the classes' ratio
     promotion_metric: str = "average_precision"  # auc_roc | average_precision | card_precision_at_100
     promotion_margin: float = 0.0  # the challenger must reach champion + margin ...
     baseline_margin: float = 0.0  # ... and the logistic baseline + this
@@ -81,6 +82,7 @@ def fraud_model(
             config.max_epochs,
             config.learning_rate,
             config.bins,
+            config.class_weight,
         ),
         PromotionPolicy(config.promotion_metric, config.promotion_margin, config.baseline_margin),
         (lake.get().uri(commit, path), commit, digest),

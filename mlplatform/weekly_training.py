@@ -15,7 +15,16 @@ import pandas as pd
 
 from mlplatform.curves import curves
 from mlplatform.evaluation import Metrics, evaluate
-from mlplatform.models import BINS, FEATURES, HIDDEN, LEARNING_RATE, MAX_EPOCHS, train_logreg, train_mlp
+from mlplatform.models import (
+    BINS,
+    CLASS_WEIGHT,
+    FEATURES,
+    HIDDEN,
+    LEARNING_RATE,
+    MAX_EPOCHS,
+    train_logreg,
+    train_mlp,
+)
 from mlplatform.promotion import Decision, PromotionPolicy, decide
 from mlplatform.tracking import (
     MODEL_NAME,
@@ -39,6 +48,7 @@ class TrainingOptions:
     max_epochs: int = MAX_EPOCHS
     learning_rate: float = LEARNING_RATE
     bins: int = BINS
+    class_weight: bool = CLASS_WEIGHT
 
 
 @dataclass
@@ -97,6 +107,7 @@ def train_week(
         hidden=options.hidden,
         features=options.features,
         bins=options.bins,
+        class_weight=options.class_weight,
     )
     baseline_model = train_logreg(train_rows, options.seed)
     scores = {"challenger": model.score(test), "baseline (logreg)": baseline_model.score(test)}
