@@ -7,7 +7,8 @@ terminal, so each looks up and extends real histories). Load comes from wrk in a
 - /score at 16 connections: requests/s, p50/p99, errors; the same for the do-nothing service, and the ratio;
 - one client (wrk, one connection), one request at a time: /score latency p50/p99, lookup and HTTP included;
 - /score_batch with 1,000 new transactions a call (built by wrk), at one connection and at two per
-  worker: transactions/s and a call's p50/p99;
+  worker: transactions/s and a call's p50/p99; the same for its floor (bench/floor_service.py: the
+  service's HTTP stack, validation and responses, with a constant for a score);
 - the online store's read of one transaction's histories, p99, SQLite and Redis;
 - a champion swap in the middle of a load: failed requests.
 """
@@ -107,6 +108,14 @@ def main(quick: bool = False) -> None:
             reference = _wrk("http://127.0.0.1:3191", seconds, {"WRK_PATH": "/score", "WRK_WRAP": "1"})
         finally:
             _stop(echo)
+        # /score_batch's floor: the same HTTP stack with nothing to score (bench/floor_service.py).
+        batch = {"WRK_DAY": setup.day, "WRK_PATH": "/score_batch", "WRK_BATCH": "1000"}
+        floor = _serve("bench.floor_service:Floor", 3192, env, [])
+        try:
+            _wrk("http://127.0.0.1:3192", warm_up, batch, connections=1)  # warm-up, not measured
+            floors = {c: _wrk("http://127.0.0.1:3192", seconds, batch, connections=c) for c in (1, 2 * workers)}
+        finally:
+            _stop(floor)
         service = _serve("serving.service:FraudScorer", 3190, env, [])
         try:
             _wrk("http://127.0.0.1:3190", warm_up, {"WRK_DAY": setup.day})  # warm-up, not measured
@@ -121,14 +130,11 @@ def main(quick: bool = False) -> None:
 
             # Batches of 1,000 new transactions built by wrk (not by a Python client, whose JSON encoding
             # would be measured too): one caller at a time, then two per worker.
-            batch = {"WRK_DAY": setup.day, "WRK_PATH": "/score_batch", "WRK_BATCH": "1000"}
-            print("/score_batch, 1,000 transactions a call:")
+            print("/score_batch, 1,000 transactions a call (the floor: the same HTTP stack, a constant for a score):")
             for connections in (1, 2 * workers):
                 r = _wrk("http://127.0.0.1:3190", seconds, batch, connections=connections)
-                print(
-                    f"  {connections} connection(s): {r['rps'] * 1000:9,.0f} transactions/s   "
-                    f"p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms a call   errors {r['errors']:.0f}"
-                )
+                print(_batch_line(f"{connections} connection(s)", r))
+                print(_batch_line(f"{connections} connection(s), the floor", floors[connections]))
             # BentoML's workers share one accept queue (bentoml/BentoML#5426): the second figure depends on
             # how wrk's connections happened to fall on them (all on one worker: about the first figure).
 
@@ -146,6 +152,11 @@ def main(quick: bool = False) -> None:
         finally:
             _stop(service)
         _store_reads(settings, setup.day)
+
+
+def _batch_line(name: str, r: dict[str, float]) -> str:
+    figures = f"{r['rps'] * 1000:9,.0f} transactions/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms a call"
+    return f"  {name:<28} {figures}   errors {r['errors']:.0f}"
 
 
 def _second_version(tracking: Tracking, first: str) -> ModelRecord:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
+from typing import Any
 
 import bentoml
 import torch
@@ -42,13 +43,24 @@ FROM_A_BENTO = (Path(__file__).resolve().parents[2] / "bento.yaml").exists()
 api = create_app()
 
 
-@bentoml.service(
-    name="fraud_scorer",
-    workers=arguments.workers,
-    traffic={"timeout": 30},
-    logging={"access": {"enabled": False}},
-    tracing={"sample_rate": 0.0, "excluded_urls": ["/score", "/labels"]},
-)
+# The service's settings (bench/floor_service.py serves the same API with nothing to score on them too).
+SETTINGS: dict[str, Any] = {
+    "workers": arguments.workers,
+    "traffic": {"timeout": 30},
+    "logging": {"access": {"enabled": False}},
+    "tracing": {"sample_rate": 0.0, "excluded_urls": ["/score", "/labels"]},
+}
+
+
+def keep_loaded_objects() -> None:
+    """What is loaded now lives as long as the worker: keep it out of every collection, and collect the
+    young generation less often (a request allocates many short-lived objects)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+@bentoml.service(name="fraud_scorer", **SETTINGS)
 @bentoml.asgi_app(api, path="/")
 class FraudScorer:
     def __init__(self) -> None:
@@ -62,11 +74,7 @@ class FraudScorer:
         self.scorer = Scorer.from_settings(settings, BundledModel() if bundled else None)
         api.state.scorer = self.scorer
         api.state.token = settings.serving_token
-        # What is loaded now lives as long as the worker: keep it out of every collection, and collect
-        # the young generation less often (a request allocates many short-lived objects).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        keep_loaded_objects()
 
     def __is_ready__(self) -> bool:
         return self.scorer.model.current is not None
