@@ -102,6 +102,8 @@ def test_a_retried_request_counts_once(tmp_path, model):
         ({**TX, "tx_amount": "lots"}, "tx_amount"),
         ({**TX, "tx_datetime": "yesterday"}, "tx_datetime"),
         ({**TX, "tx_datetime": "9999-01-01T00:00:00"}, "tx_datetime"),
+        ({**TX, "tx_datetime": "2099-12-31T23:00:00-02:00"}, "tx_datetime"),  # 2100-01-01T01:00 in UTC
+        ({**TX, "tx_datetime": "2000-01-01T01:00:00+02:00"}, "tx_datetime"),  # 1999-12-31T23:00 in UTC
         ([TX], "body"),
     ],
 )
