@@ -43,7 +43,7 @@ FROM_A_BENTO = (Path(__file__).resolve().parents[2] / "bento.yaml").exists()
 api = create_app()
 
 
-# The service's settings (bench/floor_service.py serves the same API with nothing to score on them too).
+# The service's settings; bench/floor_service.py serves the same API on them with nothing to score.
 SETTINGS: dict[str, Any] = {
     "workers": arguments.workers,
     "traffic": {"timeout": 30},
