@@ -1,6 +1,7 @@
 """The evaluation protocol's metrics and the `evaluate` command on the published data."""
 
 import json
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,10 @@ from typer.testing import CliRunner
 
 from mlplatform.cli import app
 from mlplatform.config import handbook_path
+from mlplatform.evaluate_file import features_and_labels, split_rows
 from mlplatform.evaluation import card_precision_at_k
 from mlplatform.models import FEATURES, train_mlp, tree_edges
+from mlplatform.training_sets import Split
 from tests.console import run_main
 
 
@@ -151,3 +154,18 @@ def test_prequential_evaluation_refuses_more_weeks_than_the_file_holds(tmp_path,
     assert code == 2 and out == ""
     assert "--weeks" in err and "holds 2 complete split(s) from 2018-09-01, not 3" in err
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.skipif(not handbook_path().exists(), reason="published dataset not available")
+def test_the_amounts_edges_on_the_reference_window_hold_the_first_scenarios_step():
+    """On the reference split's training window (the part before the validation slice) every amount above
+    220 is a fraud (88 of them), and amounts a little below are often frauds of cards spent at five times
+    their habit: an edge lands on the step (218.01), where a class-weighted tree put 160.3 and 205.7."""
+    split = Split(date(2018, 7, 25))
+    features, labels = features_and_labels(handbook_path(), pd.Timestamp(split.train_start), split.end)
+    train_rows, _ = split_rows(handbook_path(), features, labels, split)
+    train_rows = train_rows.sort_values(["tx_datetime", "transaction_id"])
+    fit = train_rows.iloc[: int(len(train_rows) * 0.8)]  # as train_mlp: the part before the validation slice
+    assert fit.loc[fit["tx_amount"] > 220, "label"].all()
+    edges = tree_edges(fit[["tx_amount"]].to_numpy(np.float32), fit["label"].to_numpy(), bins=4, seed=0)
+    assert np.any(np.abs(edges[0] - 220) < 2)

@@ -53,7 +53,9 @@ def _window_sql(f: WindowFeature) -> str:
     if f.aggregation == "mean":
         # An exact decimal sum, then one division: the same bits whatever the frame's evaluation
         # order, so a day computed alone equals that day computed inside a longer range (and Spark).
-        return f"cast(sum(cast({f.column} as {EXACT})) over {frame} as double) / count(*) over {frame}"
+        # An empty frame (a delayed window can be) has mean 0.
+        total = f"cast(sum(cast({f.column} as {EXACT})) over {frame} as double)"
+        return f"coalesce({total} / nullif(count(*) over {frame}, 0), 0.0)"
     if f.aggregation == "label_rate":
         return f"coalesce(sum({LABEL}) over {frame} / nullif(count(*) over {frame}, 0), 0.0)"
     raise ValueError(f"unknown aggregation {f.aggregation!r}")

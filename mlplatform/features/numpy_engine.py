@@ -79,10 +79,11 @@ def aggregate(f: WindowFeature, count: np.ndarray, total: np.ndarray | None) -> 
     if total is None:
         raise ValueError(f"{f.name}: a {f.aggregation} needs the window's sum of {summed(f)}")
     if f.aggregation == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):  # an empty window has no mean (NaN)
+        with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / US
             mean /= count  # in place: (total / US) / count, one array fewer
-            return mean
+        mean[count == 0] = 0.0  # an empty window (only a delayed one can be) has mean 0, as SQL's coalesce
+        return mean
     if f.aggregation == "label_rate":  # an empty window sums to 0, and 0 / 1 is its rate
         return total / np.maximum(count, 1)
     raise ValueError(f"unknown aggregation {f.aggregation!r}")

@@ -117,7 +117,7 @@ class OnlineEngine:
                 if w.feature.aggregation == "count":
                     out[0, w.column] = count[i]
                 elif w.feature.aggregation == "mean":
-                    out[0, w.column] = (np.int64(total[i]) / US) / count[i]
+                    out[0, w.column] = (np.int64(total[i]) / US) / count[i] if count[i] else 0.0
                 elif w.feature.aggregation == "label_rate":
                     out[0, w.column] = fraud[i] / count[i] if count[i] else 0.0
                 else:

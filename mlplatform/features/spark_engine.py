@@ -66,7 +66,8 @@ def _window(f: WindowFeature) -> Column:
         return F.count(F.lit(1)).over(frame)
     if f.aggregation == "mean":  # as the DuckDB engine: exact decimal sum, then one double division
         total = F.sum(F.col(f.column).cast(EXACT)).over(frame).cast("double")
-        return total / F.count(F.lit(1)).over(frame).cast("double")
+        count = F.count(F.lit(1)).over(frame).cast("double")
+        return F.coalesce(total / F.when(count > 0, count), F.lit(0.0))  # an empty (delayed) window: 0
     if f.aggregation == "label_rate":
         total = F.count(F.lit(1)).over(frame)
         return F.coalesce(F.sum(F.col(LABEL)).over(frame) / F.when(total > 0, total), F.lit(0.0))

@@ -104,3 +104,29 @@ def test_duckdb_and_spark_agree_on_three_weeks_with_external_labels(tmp_path, ja
         assert duck[column].tolist() == spark[column].tolist(), column
     # The labels file was used: half the frauds are gone, so some terminal risks differ from TX_FRAUD's.
     assert duck["TERMINAL_ID_RISK_30DAY_WINDOW"].sum() > 0
+
+
+@pytest.mark.parametrize("engine", [numpy_engine, duckdb_engine])
+def test_the_habit_is_the_customers_mean_before_the_last_week_and_0_without_one(engine):
+    """A card's first transactions have no habit (0, and their ratios to it 1); 10 days later, the habit is the
+    mean of the days more than 7 days back, and the last week's spending is read against it."""
+    times = pd.to_datetime(["2018-04-01 10:00", "2018-04-01 11:00", "2018-04-11 10:00", "2018-04-11 12:00"])
+    events = pd.DataFrame(
+        {
+            "transaction_id": [1, 2, 3, 4],
+            "tx_datetime": times,
+            "customer_id": [5, 5, 5, 5],
+            "terminal_id": [1, 2, 3, 4],
+            "tx_amount": [10.0, 30.0, 100.0, 60.0],
+            "tx_fraud": [0, 0, 0, 0],
+        }
+    )
+    out = engine.compute(events, FRAUD).set_index("transaction_id")
+    assert out.loc[[1, 2], "customer_habit_amount"].tolist() == [0.0, 0.0]
+    assert out.loc[[1, 2], ["amount_to_habit", "spend_1d_to_habit", "spend_7d_to_habit"]].to_numpy().tolist() == [
+        [1.0, 1.0, 1.0],
+        [1.0, 1.0, 1.0],
+    ]
+    assert out.loc[[3, 4], "customer_habit_amount"].tolist() == [20.0, 20.0]  # (10 + 30) / 2, 10 days back
+    assert out.loc[4, "amount_to_habit"] == 3.0  # 60 / 20
+    assert out.loc[4, "spend_1d_to_habit"] == 4.0  # (100 + 60) / 2 / 20: the last day's mean

@@ -285,8 +285,8 @@ def test_the_retraining_sensor_reads_main_and_says_why(platform):
     champion = champion_on(tracking, LAST_DAY)
     # The newest day's drift, against a threshold low enough that any feature is over it: a reason, naming them.
     reason = retrain_reason(env.lake, champion, RetrainPolicy(psi_threshold=0.0, max_drifted_features=0))
-    # All 18 features but the weekend flag, which the calendar fixes.
-    assert reason and reason.startswith(f"feature drift on {LAST_DAY}: 17 features over PSI 0.0")
+    # All 22 features but the weekend flag, which the calendar fixes.
+    assert reason and reason.startswith(f"feature drift on {LAST_DAY}: 21 features over PSI 0.0")
     assert "tx_during_weekend" not in reason  # fixed by the calendar: never a reason
     # By default the champion's features are stable enough, and no day has its labels settled (40 days).
     assert retrain_reason(env.lake, champion, RetrainPolicy()) is None

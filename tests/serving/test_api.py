@@ -60,7 +60,7 @@ def test_a_transaction_is_scored_with_the_version_and_features_on_request(tmp_pa
     assert body["model_version"] == "7" and 0 <= body["score"] <= 1
     with_features = api.post("/score", json={**TX, "transaction_id": 2, "return_features": True}).json()
     names = [f.reference_name for f in FRAUD.features if f.name != "tx_amount"]
-    assert list(with_features["features"]) == names and len(names) == 17
+    assert list(with_features["features"]) == names and len(names) == 21
     assert with_features["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2  # transaction 1 is in its history
     # The response's score is the model's for the features the response reports.
     row = {f.name: with_features["features"].get(f.reference_name, TX["tx_amount"]) for f in FRAUD.features}
