@@ -6,6 +6,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluate_file import features_and_labels, split_rows
 from mlplatform.evaluation import card_precision_at_k
-from mlplatform.models import FEATURES, train_mlp, tree_edges
+from mlplatform.models import FEATURES, FraudMLP, train_mlp, tree_edges
 from mlplatform.training_sets import Split
 from tests.console import run_main
 
@@ -169,3 +170,15 @@ def test_the_amounts_edges_on_the_reference_window_hold_the_first_scenarios_step
     assert fit.loc[fit["tx_amount"] > 220, "label"].all()
     edges = tree_edges(fit[["tx_amount"]].to_numpy(np.float32), fit["label"].to_numpy(), bins=4, seed=0)
     assert np.any(np.abs(edges[0] - 220) < 2)
+
+
+def test_the_encoding_reads_a_step_past_each_inner_edge_and_none_past_a_padding_edge():
+    """Edges 0 | 10 | 20 | 30, the fourth bin padding: the steps are those past 10 and 20; past 30, the
+    padding's, always reads 0, so a value beyond the training window's greatest adds no input of its own."""
+    edges = np.array([[0.0, 10.0, 20.0, 30.0, 30.0]], dtype=np.float32)
+    module = FraudMLP(np.zeros(1), np.ones(1), hidden=(2,), feature_names=("tx_amount",), edges=edges)
+    x = torch.tensor([[5.0], [10.0], [10.5], [25.0], [99.0]])
+    encoded = module.encode(x)
+    assert encoded.shape == (5, 1 + 4 + 3)  # scaled, four bins' shares, three steps
+    assert encoded[:, 5:].tolist() == [[0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0]]
+    assert encoded[:, 1:5].tolist()[2] == pytest.approx([1.0, 0.05, 0.0, 0.0])  # 10.5: a twentieth into bin 2
