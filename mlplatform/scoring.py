@@ -34,6 +34,7 @@ Id = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
 # The range as datetimes: a comparison with a pandas Timestamp costs ~3 us, and each transaction makes two
 # (validating a batch of 1,000 took 4.8 ms against 1.4 ms with these, measured here).
 TIME_RANGE = (EARLIEST.to_pydatetime(), LATEST.to_pydatetime())
+FOLLOW_SECONDS = 0.5  # how often a worker applies to its copy of the online store what the other workers wrote
 
 
 class TransactionIn(BaseModel):
@@ -145,6 +146,7 @@ class Scorer:
         """The configured store and landing zone; by default the registry's champion, loaded now and watched."""
         store = open_online_store(settings.online_store, features)
         store.warm()  # before the service reports ready, not in its first request
+        store.follow(FOLLOW_SECONDS)
         if model is None:
             model = LiveModel(Tracking.of(settings))
             model.refresh()
@@ -179,37 +181,35 @@ class Scorer:
         latency_ms = round((time.time() - received) * 1000, 3)
         received_at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat()
         request_id = uuid.uuid4().hex
-        names = self.reported_names
-        out, logged = [], []
-        for i, (item, score, row) in enumerate(zip(items, scores.tolist(), self._feature_rows(values), strict=True)):
-            features = dict(zip(names, row, strict=True))
-            result: dict[str, object] = {
-                "transaction_id": item.transaction_id,
-                "score": score,
-                "model_name": MODEL_NAME,
-                "model_version": champion.version,
-            }
+        names, version, scores = self.reported_names, champion.version, scores.tolist()
+        features = [dict(zip(names, row, strict=True)) for row in self._feature_rows(values)]
+        out: list[dict[str, object]] = [
+            {"transaction_id": item.transaction_id, "score": score, "model_name": MODEL_NAME, "model_version": version}
+            for item, score in zip(items, scores, strict=True)
+        ]
+        for result, item, row in zip(out, items, features, strict=True):
             if item.return_features:
-                result["features"] = features
-            out.append(result)
-            if self.log is not None:
-                logged.append(
+                result["features"] = row
+        if self.log is not None:
+            ids = [request_id] if len(items) == 1 else [f"{request_id}-{i}" for i in range(len(items))]
+            self.log.extend(  # one lock and one serialisation for the batch
+                [
                     {
-                        "request_id": request_id if len(items) == 1 else f"{request_id}-{i}",
+                        "request_id": rid,
                         "received_at": received_at,
                         "transaction_id": item.transaction_id,
                         "tx_datetime": item.tx_datetime.isoformat(),
                         "customer_id": item.customer_id,
                         "terminal_id": item.terminal_id,
                         "tx_amount": item.tx_amount,
-                        "features": features,
+                        "features": row,
                         "score": score,
-                        "model_version": champion.version,
+                        "model_version": version,
                         "latency_ms": latency_ms,
                     }
-                )
-        if self.log is not None:
-            self.log.extend(logged)  # one lock for the batch
+                    for rid, item, row, score in zip(ids, items, features, scores, strict=True)
+                ]
+            )
         return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime

@@ -25,7 +25,7 @@ class ScoringLog:
     def __init__(self, zone: LandingZone, flush_seconds: float = 1.0, writer: str | None = None) -> None:
         self.zone = zone
         self.writer = writer or f"{socket.gethostname()}-{os.getpid()}"
-        self._pending: list[tuple[str, bytes]] = []  # (the transaction's day, its line)
+        self._pending: list[tuple[str, bytes]] = []  # (the transactions' day, their lines)
         self._lock = threading.Lock()
         self._sequence = 0
         self._stop = threading.Event()
@@ -33,25 +33,39 @@ class ScoringLog:
         self._thread.start()
 
     def extend(self, records: list[dict[str, object]]) -> None:
-        """Queues the records' lines. They are serialised here, in the caller's thread: serialised by the flush
-        thread, a second's records held the GIL for up to 200 ms at a time and stalled the requests in flight
-        (bench/serving.py, /score_batch from one caller: a call's p99 206 ms, 68 ms since, at the same p50)."""
-        lines = [(str(record["tx_datetime"])[:10], orjson.dumps(record)) for record in records]
+        """Queues the records' lines (each record a dict whose first key is the same, as one caller builds
+        them). They are serialised here, in the caller's thread: serialised by the flush thread, a second's
+        records held the GIL for up to 200 ms at a time and stalled the requests in flight (bench/serving.py,
+        /score_batch from one caller: a call's p99 206 ms, 68 ms after). Each day's records are serialised
+        in one call and cut into lines where a record ends: measured here, 1,000 records of 21 features in
+        ~1 ms, against ~6.5 ms a call each (orjson's cost is mostly per call)."""
+        if not records:
+            return
+        by_day: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for record in records:
+            by_day[str(record["tx_datetime"])[:10]].append(record)
+        # A record ends with "}" and the next starts with {"<first key>": bytes no JSON string holds (its
+        # quotes are escaped), so this splits exactly between records.
+        first = orjson.dumps(next(iter(records[0])))
+        between = b"},{" + first + b":"
+        chunks = [
+            (day, orjson.dumps(group)[1:-1].replace(between, b"}\n{" + first + b":")) for day, group in by_day.items()
+        ]
         with self._lock:
-            self._pending.extend(lines)
+            self._pending.extend(chunks)
 
     def flush(self) -> list[str]:
         """Writes what is pending; returns the keys written."""
         with self._lock:
             pending, self._pending = self._pending, []
         by_day: dict[str, list[bytes]] = defaultdict(list)
-        for day, line in pending:
-            by_day[day].append(line)
+        for day, chunk in pending:
+            by_day[day].append(chunk)
         keys = []
-        for day, lines in sorted(by_day.items()):
+        for day, chunks in sorted(by_day.items()):
             self._sequence += 1
             key = f"{DATASET}/date={day}/part-{self.writer}-{self._sequence:06d}.ndjson"
-            self.zone.put(key, b"\n".join(lines) + b"\n")
+            self.zone.put(key, b"\n".join(chunks) + b"\n")
             keys.append(key)
         return keys
 

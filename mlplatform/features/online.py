@@ -9,6 +9,11 @@ at two binary-searched bounds:
     (t - w, t]            upper bound = the transaction's own position (ties: earlier ones only)
     (t - w - d, t - d]    both bounds by binary search on time (the delay keeps the batch out)
 
+A store that keeps cumulative sums itself (the in-memory index of the SQLite and in-memory backends)
+lists only its recent rows and answers windows over the rest with two binary searches each
+(`History.indexed`); the engine adds the two. A batch of 1,000 then sorts a few thousand rows, not
+~137 k.
+
 Amounts are summed in exact micro-units and divided once, as the offline engines do with their
 decimal sums, so a value is bit for bit the DuckDB engine's whenever the same transactions are seen
 (tests/online/test_online_engine.py; the `online_features` asset checks it every day).
@@ -167,13 +172,24 @@ class OnlineEngine:
             "fraud": np.concatenate([[0], np.cumsum(fraud[s])]),
         }
         at = group * span + (batch.time_us - base)
+        indexed = history.indexed  # windows over the rows not listed, by how far back from t they end
+        if indexed is not None:
+            backs = sorted({b for w in windows for b in (w.delay_us, w.delay_us + w.window_us)})
+            position = indexed.positions(batch.keys[windows[0].feature.entity], batch.time_us, backs)
         for w in windows:
             # A window ending at t ends at the transaction itself; a delayed one, by time.
             hi = np.searchsorted(sorted_key, at - w.delay_us, side="right") if w.delay_us else own + 1
             lo = np.searchsorted(sorted_key, at - w.delay_us - w.window_us, side="right")
             column = summed(w.feature)
+            count = hi - lo
             total = cumulative[column][hi] - cumulative[column][lo] if column else None
-            out[:, w.column] = aggregate(w.feature, hi - lo, total)
+            if indexed is not None:  # stored before any of the batch, so a window ending at t holds them by time
+                upper, lower = position[w.delay_us], position[w.delay_us + w.window_us]
+                count = count + (upper - lower)
+                if column:
+                    sums = indexed.amount if column == "amount" else indexed.fraud
+                    total = total + (sums[upper] - sums[lower])
+            out[:, w.column] = aggregate(w.feature, count, total)
 
 
 def transactions(frame: pd.DataFrame, entities: tuple[str, ...]) -> Transactions:

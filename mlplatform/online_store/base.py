@@ -52,14 +52,51 @@ class Transactions:
 
 
 @dataclass(frozen=True)
+class WindowSums:
+    """Windows over stored transactions that a History does not list: per key, its rows sorted by time with
+    cumulative amount and fraud sums, so that a window's count and sums are differences at two positions.
+
+    `composite` orders every row by (key, time) as rank * span + (time - base), rank being the key's
+    position in `keys`; `amount` and `fraud` hold the sums of the rows before each position."""
+
+    keys: np.ndarray  # distinct keys, ascending
+    base: int
+    span: int
+    composite: np.ndarray
+    amount: np.ndarray  # len(composite) + 1
+    fraud: np.ndarray
+
+    def positions(self, keys: np.ndarray, times: np.ndarray, back_us: Sequence[int]) -> dict[int, np.ndarray]:
+        """For each of `back_us` and each key and time: the position past the key's rows with time <= time -
+        back (and past every lower key's)."""
+        rank = np.searchsorted(self.keys, keys)
+        known = rank < len(self.keys)
+        known[known] = self.keys[rank[known]] == keys[known]
+        rank = np.where(known, rank, 0)
+        # The queries in (key, time) order, the same for every `back`: sorted queries walk the composite in
+        # order (in process, a batch's searches took ~0.3 ms a window against ~0.55 ms unsorted).
+        order = np.lexsort((times, rank))
+        rank, times, known = rank[order] * self.span, times[order], known[order]
+        out = {}
+        for back in back_us:
+            offset = np.where(known, np.clip(times - back - self.base, -1, self.span - 1), -1)
+            found = np.empty(len(keys), dtype=np.int64)
+            found[order] = np.searchsorted(self.composite, rank + offset, side="right")  # an unknown key: 0 rows
+            out[back] = found
+        return out
+
+
+@dataclass(frozen=True)
 class History:
-    """The stored transactions of some keys of one entity: parallel arrays, `group` indexing the keys."""
+    """The stored transactions of some keys of one entity: parallel arrays, `group` indexing the keys. With
+    `indexed`, the arrays list only some of them and `indexed` answers windows over the rest."""
 
     group: np.ndarray
     transaction_id: np.ndarray
     time_us: np.ndarray
     amount_micros: np.ndarray
     fraud: np.ndarray
+    indexed: WindowSums | None = None
 
     @classmethod
     def empty(cls) -> History:
@@ -121,6 +158,10 @@ class OnlineStore(ABC):
 
     def warm(self) -> None:  # noqa: B027 - a backend that reads its server on each call has nothing to load
         """Loads now what the first read would load, so that a new process's first request does not pay for it."""
+
+    def follow(self, interval: float) -> None:  # noqa: B027 - a backend that reads its server on each call is current
+        """Keeps what this process loaded current in the background, every `interval` seconds, so that a request
+        does not pay for what other processes wrote while this one was idle."""
 
     def close(self) -> None:  # noqa: B027 - a backend without connections has nothing to close
         """Releases connections."""

@@ -2,31 +2,48 @@
 whole state, and the SQLite backend's reading side (it replays its log into one).
 
 Columns are arrays grown by doubling, one row per transaction in arrival order. Per entity, a sorted
-copy of the key column and the rows in that order (`_Sorted`) answer "every row of these keys" with
-two binary searches and one gather; rows appended since are a short unsorted tail, scanned, and merged
-into the sorted part once it reaches TAIL rows (a linear merge, not a sort). A history comes out
-grouped by key in the order asked, each key's rows in arrival order, which is nearly the order the
-online engine sorts them in, so its sort is cheap.
+copy of the key column and the rows in (key, time, arrival) order (`_Sorted`) answer "every row of
+these keys" with two binary searches and one gather; rows appended since are a short unsorted tail,
+scanned, and merged into the sorted part once it is long enough (a binary-searched insert, not a sort).
+
+The sorted part also keeps cumulative amount and fraud sums in its order (`WindowSums`), so a batch can
+take each window over it from two binary searches instead of gathering its keys' rows
+(`histories(..., summed=True)`): only the tail's rows of its keys are listed then. For a batch of
+1,000 over the 37 days the features reach (bench/serving.py): ~137 k rows gathered before, a few
+thousand now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mlplatform.online_store.base import RECORD, History, Transactions
+from mlplatform.online_store.base import RECORD, History, Transactions, WindowSums
 
-TAIL = 1024  # rows appended before they are merged into each entity's sorted index
+TAIL = 1024  # rows appended before they are merged into each entity's sorted index (or 1/32 of it, if more)
 COLUMNS: tuple[str, ...] = RECORD.names or ()  # transaction_id, time_us, amount_micros, fraud
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
 class _Sorted:
     keys: np.ndarray  # the entity's key of every indexed row, ascending
-    rows: np.ndarray  # those rows, each key's in arrival order
+    rows: np.ndarray  # those rows, each key's by time, then in arrival order
+    times: np.ndarray  # their times
+    amounts: np.ndarray  # their amounts
+    frauds: np.ndarray  # their fraud flags (out of date while `stale_fraud`)
     built: int  # rows [0, built) are indexed; the rest are the tail
+    sums: WindowSums | None = None  # None: too wide a time span for its composite (see _merge_tail)
+    stale_fraud: bool = False  # a flag was set on an indexed row since `sums` was built
+
+
+def _cumulative(values: np.ndarray) -> np.ndarray:
+    """The sums of the values before each position: len(values) + 1 of them."""
+    out = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values, out=out[1:])
+    return out
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -37,12 +54,14 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class RecordIndex:
-    def __init__(self, entities: Sequence[str]) -> None:
+    def __init__(self, entities: Sequence[str], merge_on_append: bool = True) -> None:
+        """Without `merge_on_append`, the owner calls `merge_due` itself (the SQLite store: outside its writer lock)."""
         self.entities = tuple(entities)
+        self.merge_on_append = merge_on_append
         self.size = 0
         self._columns = {name: np.zeros(1024, dtype=np.int64) for name in (*COLUMNS, *self.entities)}
         self._row: dict[int, int] = {}  # transaction id -> row
-        self._sorted = {e: _Sorted(np.zeros(0, np.int64), np.zeros(0, np.int64), 0) for e in self.entities}
+        self._sorted = {e: _Sorted(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, 0) for e in self.entities}
         # A stored transaction with its keys, as `append` takes it and `records` gives it back.
         self.entry = np.dtype([(name, "<i8") for name in (*COLUMNS, *self.entities)])
 
@@ -62,9 +81,17 @@ class RecordIndex:
             column[start:end] = entries[name]
         self._row.update(zip(entries["transaction_id"].tolist(), range(start, end), strict=True))
         self.size = end
-        for entity in self.entities:
-            if end - self._sorted[entity].built >= TAIL:
-                self._merge_tail(entity)
+        if self.merge_on_append:
+            self.merge_due()
+
+    def merge_due(self, upto: int | None = None, limit: int | None = None) -> None:
+        """Merges each entity's tail (its rows before row `upto`) into the sorted part once it is long enough:
+        TAIL rows, or a 32nd of the sorted part (a merge rewrites the sorted part: amortised, ~1 us a row).
+        With `limit`, that many entities at most, the longest tails first (so one call pays for one merge)."""
+        end = self.size if upto is None else upto
+        due = [e for e in self.entities if end - self._sorted[e].built >= max(TAIL, self._sorted[e].built // 32)]
+        for entity in sorted(due, key=lambda e: self._sorted[e].built)[:limit]:
+            self._merge_tail(entity, end)
 
     def write(self, batch: Transactions) -> tuple[np.ndarray, np.ndarray]:
         """`OnlineStore.write`: stores the transactions not stored yet (an id twice in the batch: its first
@@ -103,6 +130,8 @@ class RecordIndex:
         fraud = self._columns["fraud"]
         rows = rows[fraud[rows] == 0]
         fraud[rows] = 1
+        for index in self._sorted.values():
+            index.stale_fraud |= bool(len(rows)) and int(rows.min()) < index.built
         return self._columns["transaction_id"][rows]
 
     def label(self, transaction_ids: np.ndarray, reported_us: np.ndarray, delay_us: int) -> np.ndarray:
@@ -112,10 +141,25 @@ class RecordIndex:
         due = reported_us[known] <= self._columns["time_us"][rows[known]] + delay_us
         return self.flag(transaction_ids[known][due])
 
-    def histories(self, entity: str, keys: np.ndarray, before: int | None = None) -> History:
+    def stores_any(self, transaction_ids: np.ndarray, before: int | None = None) -> bool:
+        """Whether any of `transaction_ids` is stored (in a row before `before`)."""
+        end = self.size if before is None else before
+        rows = self.rows_of(transaction_ids)
+        return bool(((rows >= 0) & (rows < end)).any())
+
+    def histories(self, entity: str, keys: np.ndarray, before: int | None = None, summed: bool = False) -> History:
         """The stored rows of `keys` (`OnlineStore.histories`); with `before`, only the rows stored before
-        row `before` (those rows' state then, as long as no flag was set since)."""
+        row `before` (those rows' state then, as long as no flag was set since). With `summed`, only the
+        tail's rows are listed and the history's `indexed` answers windows over the sorted part (when its
+        time span allows and it holds no row from `before` on; otherwise every row is listed)."""
         index = self._sorted[entity]
+        end = self.size if before is None else before
+        if summed and end >= index.built and (sums := self._sums(index)) is not None:
+            tail = self._columns[entity][index.built : end]
+            hit = np.flatnonzero(np.isin(tail, keys))
+            order = np.argsort(keys, kind="stable")
+            group = order[np.searchsorted(keys, tail[hit], sorter=order)]
+            return replace(self._history(group, hit + index.built), indexed=sums)
         tail = self._columns[entity][index.built : self.size if before is None else max(before, index.built)]
         if len(keys) == 1:  # the service's common case, without the general path's set operations
             key = keys[0]
@@ -155,19 +199,55 @@ class RecordIndex:
     def keep(self, rows: np.ndarray) -> None:
         """Keeps only `rows` (ascending), re-indexed from scratch."""
         kept = self.records(rows)
-        self.__init__(self.entities)  # type: ignore[misc]
+        self.__init__(self.entities, self.merge_on_append)  # type: ignore[misc]
         self.append(kept)
         for entity in self.entities:
-            self._merge_tail(entity)
+            self._merge_tail(entity, self.size)
 
-    def _merge_tail(self, entity: str) -> None:
+    def _merge_tail(self, entity: str, end: int) -> None:
+        """Inserts the tail's rows before row `end` into the sorted part, each after the rows of its key with the
+        same time or earlier, then rebuilds the sums over it (all linear in the sorted part's size)."""
         index = self._sorted[entity]
-        tail = self._columns[entity][index.built : self.size]
-        order = np.argsort(tail, kind="stable")
-        at = np.searchsorted(index.keys, tail[order], side="right")  # after the key's earlier rows
-        index.keys = np.insert(index.keys, at, tail[order])
-        index.rows = np.insert(index.rows, at, order + index.built)
-        index.built = self.size
+        if index.built >= end:
+            return
+        new_rows = np.arange(index.built, end)
+        new_keys, new_times = self._columns[entity][new_rows], self._columns["time_us"][new_rows]
+        order = np.lexsort((new_rows, new_times, new_keys))
+        new_rows, new_keys, new_times = new_rows[order], new_keys[order], new_times[order]
+        # Each indexed key's run, so that its rank among the keys old and new costs one search per key.
+        starts = np.flatnonzero(np.concatenate([[True], index.keys[1:] != index.keys[:-1]])[: len(index.keys)])
+        runs = np.diff(np.append(starts, len(index.keys)))
+        distinct = np.union1d(index.keys[starts], new_keys)
+        times = np.concatenate([index.times, new_times])
+        base, span = int(times.min()), int(times.max()) - int(times.min()) + 1
+        if len(distinct) * span >= 2**62:  # keys and times too far apart to share one int64: a sort, no sums
+            rows = np.concatenate([index.rows, new_rows])
+            rows = rows[np.lexsort((rows, self._columns["time_us"][rows], self._columns[entity][rows]))]
+            index.keys, index.rows, index.times = self._columns[entity][rows], rows, self._columns["time_us"][rows]
+            index.amounts, index.frauds = self._columns["amount_micros"][rows], self._columns["fraud"][rows]
+            index.sums, index.built = None, end
+            return
+        old = np.repeat(np.searchsorted(distinct, index.keys[starts]) * span, runs) + (index.times - base)
+        new = np.searchsorted(distinct, new_keys) * span + (new_times - base)
+        at = np.searchsorted(old, new, side="right")  # after stored rows of the same key and time
+        if index.stale_fraud:
+            index.frauds = self._columns["fraud"][index.rows]
+        index.keys, index.rows = np.insert(index.keys, at, new_keys), np.insert(index.rows, at, new_rows)
+        index.times = np.insert(index.times, at, new_times)
+        index.amounts = np.insert(index.amounts, at, self._columns["amount_micros"][new_rows])
+        index.frauds = np.insert(index.frauds, at, self._columns["fraud"][new_rows])
+        amounts, frauds = _cumulative(index.amounts), _cumulative(index.frauds)
+        index.sums = WindowSums(distinct, base, span, np.insert(old, at, new), amounts, frauds)
+        index.stale_fraud, index.built = False, end
+
+    def _sums(self, index: _Sorted) -> WindowSums | None:
+        """The sorted part's sums, the fraud sums brought up to date first if a flag was set since."""
+        if index.sums is not None and index.stale_fraud:
+            index.frauds = self._columns["fraud"][index.rows]
+            index.sums, index.stale_fraud = replace(index.sums, fraud=_cumulative(index.frauds)), False
+        if index.sums is None and index.built == 0:
+            return WindowSums(_EMPTY, 0, 1, _EMPTY, np.zeros(1, np.int64), np.zeros(1, np.int64))
+        return index.sums
 
     def _reserve(self, size: int) -> None:
         capacity = len(self._columns["transaction_id"])

@@ -11,6 +11,7 @@ from mlplatform.features.definitions import FRAUD
 from mlplatform.features.events import build_events
 from mlplatform.features.online import OnlineEngine, transactions
 from mlplatform.online_store import open_online_store
+from mlplatform.online_store.index import TAIL
 
 T0 = pd.Timestamp("2018-05-02 10:00:00")  # a Wednesday morning
 COLUMNS = FRAUD.names
@@ -88,6 +89,26 @@ def test_a_batch_equals_its_transactions_sent_one_by_one_in_time_order():
     ordered = sorted(range(len(rows)), key=lambda i: (rows[i][1], i))
     singles = pd.concat([features(one_by_one, [rows[i]]).set_axis([i]) for i in ordered]).sort_index()
     pd.testing.assert_frame_equal(batch, singles, check_exact=True)
+
+
+def test_batches_over_the_index_sums_equal_their_transactions_sent_one_by_one(store):
+    """Batches read most of the history as the index's cumulative sums (several merges of its tail, chargebacks
+    flagged between batches, transactions arriving out of time order), in memory and over each backend of the
+    contract suite; one by one reads every row."""
+    rows = random_rows(seed=11, n=3 * TAIL, days=40, customers=25, terminals=15)
+    batched, one_by_one = [memory_engine(), OnlineEngine(FRAUD, store)], memory_engine()
+    for start in range(0, len(rows), 700):
+        chunk = transactions(frame(rows[start : start + 700]), FRAUD.entities)
+        reported = np.arange(start % 37, start, 37)  # chargebacks of earlier batches, some within the delay
+        for e in (*batched, one_by_one):
+            e.label(reported, np.full(len(reported), T0.value // 1000 + 86_400_000_000 * 20))
+        singles = np.empty((len(chunk), len(COLUMNS)))
+        for i in np.lexsort((np.arange(len(chunk)), chunk.time_us)):  # one by one, in time order
+            singles[i] = one_by_one.compute(chunk.take(np.array([i])))[0]
+        for e in batched:
+            np.testing.assert_array_equal(e.compute(chunk), singles)
+    indexed = batched[0].store.index.histories("customer_id", np.arange(25), summed=True).indexed
+    assert indexed is not None and indexed.composite.size > 2 * TAIL
 
 
 def test_a_retried_transaction_counts_once():

@@ -1,5 +1,5 @@
-"""The in-memory index across its sorted part and its tail: every key's rows, in arrival order (all of them, or
-those stored before a given row)."""
+"""The in-memory index across its sorted part and its tail: every key's rows, by time (all of them, or those
+stored before a given row), and its window sums."""
 
 import numpy as np
 
@@ -39,3 +39,24 @@ def test_histories_match_a_scan_across_merges_and_a_keep():
     for key in range(50):
         assert history.transaction_id[history.group == key].tolist() == [t for t in expected[key] if t % 3 == 0]
     assert index.rows_of(np.array([3, 4])).tolist() == [1, -1]
+
+
+def test_window_sums_rank_keys_and_list_every_row_when_times_are_too_far_apart_for_them():
+    index = RecordIndex(("customer_id",))
+    entries = np.zeros(TAIL, dtype=index.entry)
+    entries["transaction_id"] = np.arange(TAIL)
+    entries["time_us"] = np.arange(TAIL) * 10**9  # 11.6 days apart at most
+    entries["customer_id"] = np.where(np.arange(TAIL) % 2, 2**61, 5)  # a key near the int64 limit: ranked
+    index.append(entries)
+    summed = index.histories("customer_id", np.array([5, 2**61]), summed=True)
+    assert len(summed.transaction_id) == 0 and summed.indexed is not None
+    times = entries["time_us"]
+    positions = summed.indexed.positions(np.array([5, 2**61, 7]), np.array([times[10]] * 3), [0])[0]
+    assert positions.tolist() == [6, TAIL // 2 + 5, 0]  # key 5: times 0..10 (6 of them); 2**61: 1..9; 7: no rows
+
+    far = RecordIndex(("customer_id",))
+    entries["time_us"] = np.arange(TAIL) * 2**52  # two keys * a span of ~2**62 microseconds: too wide
+    far.append(entries)
+    history = far.histories("customer_id", np.array([5, 2**61]), summed=True)
+    assert history.indexed is None
+    assert history.transaction_id[history.group == 1].tolist() == list(range(1, TAIL, 2))
