@@ -33,6 +33,7 @@ from mlplatform.features.definitions import (
 US = 1_000_000  # microseconds per second; amounts are summed in millionths ("micros")
 HOUR_US = 3_600 * US
 DAY_US = 24 * HOUR_US
+SEARCH_BLOCK = 4_096  # queries _shifted_positions searches together
 
 
 def micros(delta: timedelta) -> int:
@@ -162,7 +163,7 @@ def _entity_windows(
     del k
     values = {"amount": amount, "fraud": fraud}
     summed_here = {name for f in windows if (name := summed(f)) is not None}
-    cumulative = {name: np.concatenate([[0], np.cumsum(values[name][s])]) for name in summed_here}
+    cumulative = {name: _cumulative(values[name][s]) for name in summed_here}
     # A window (t - d - w, t - d] holds the key's events after the position of t - d - w and up to that of
     # t - d (for d = 0, every event of the key at t): each offset is one binary search.
     offsets = sorted({o for f in windows for o in (micros(f.delay), micros(f.delay + f.window))})
@@ -170,21 +171,22 @@ def _entity_windows(
 
     # (key, time) packed into one ascending int64 (group * span + time), so that the searches' queries
     # come in ascending order; groups are taken in slices small enough for the product to fit (one
-    # slice unless a key's times span centuries).
+    # slice unless a key's times span centuries). The group numbers are packed in place.
     base = int(t.min()) - offsets[-1]
     span = int(t.max()) - base + 1
     per_slice = max(1, 2**62 // span)
     starts = np.searchsorted(group, np.arange(0, int(group[-1]) + 1, per_slice))
     for a, b in zip(starts, [*starts[1:], len(t)], strict=True):
-        packed = group[a:b] - group[a]
+        packed = group[a:b]
+        packed -= packed[0]
         packed *= span
         packed += t[a:b]
         packed -= base
         for o in offsets:
-            found = _run_ends(packed) if o == 0 else np.searchsorted(packed, packed - o, side="right")
+            found = _run_ends(packed) if o == 0 else _shifted_positions(packed, o)
             found += a
             parts[o].append(found)
-    del group, packed
+    del group, packed, t
     position = {o: found[0] if len(found) == 1 else np.concatenate(found) for o, found in parts.items()}
 
     out: dict[str, np.ndarray] = {}
@@ -198,6 +200,27 @@ def _entity_windows(
         result = aggregate(f, hi - lo, total)
         out[f.name] = np.empty_like(result)
         out[f.name][s] = result
+    return out
+
+
+def _cumulative(values: np.ndarray) -> np.ndarray:
+    """0 followed by the running sums of `values`, as int64."""
+    out = np.empty(len(values) + 1, dtype=np.int64)
+    out[0] = 0
+    np.cumsum(values, out=out[1:])
+    return out
+
+
+def _shifted_positions(ascending: np.ndarray, shift: int) -> np.ndarray:
+    """`np.searchsorted(ascending, ascending - shift, side="right")` for shift > 0, a block of queries at a
+    time: the answers to queries i..j-1 lie between the first one's answer and j (each query is below its
+    own value), so each block searches a slice that stays in cache."""
+    queries = ascending - shift
+    out = np.empty(len(queries), dtype=np.intp)
+    lows = np.searchsorted(ascending, queries[::SEARCH_BLOCK], side="right").tolist()
+    for i, low in zip(range(0, len(queries), SEARCH_BLOCK), lows, strict=True):
+        j = min(i + SEARCH_BLOCK, len(queries))
+        np.add(np.searchsorted(ascending[low:j], queries[i:j], side="right"), low, out=out[i:j])
     return out
 
 

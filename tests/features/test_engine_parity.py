@@ -80,6 +80,16 @@ def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times():
     assert spent_nothing.any() and (numpy_out.loc[spent_nothing, "amount_ratio_1d"] == 1.0).all()
 
 
+@pytest.mark.parametrize("block", [1, 7, 4_096])
+def test_block_searches_find_what_one_search_over_the_whole_array_finds(monkeypatch, block):
+    monkeypatch.setattr(numpy_engine, "SEARCH_BLOCK", block)
+    rng = np.random.default_rng(5)
+    ascending = np.sort(rng.integers(0, 500, 1_000))  # many ties, some blocks of one value
+    for shift in (1, 3, 40, 499, 10_000):
+        expected = np.searchsorted(ascending, ascending - shift, side="right")
+        np.testing.assert_array_equal(numpy_engine._shifted_positions(ascending, shift), expected)
+
+
 def test_no_events_give_no_rows_with_the_feature_columns():
     empty = _events(10, seed=0).iloc[:0]
     numpy_out, duck = numpy_engine.compute(empty, FRAUD), duckdb_engine.compute(empty, FRAUD)
