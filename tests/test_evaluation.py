@@ -14,7 +14,7 @@ from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluate_file import features_and_labels, split_rows
 from mlplatform.evaluation import card_precision_at_k
-from mlplatform.models import FEATURES, FraudMLP, train_mlp, tree_edges
+from mlplatform.models import FEATURES, FraudMLP, RandDropout, train_mlp, tree_edges
 from mlplatform.training_sets import Split
 from tests.console import run_main
 
@@ -64,6 +64,19 @@ def test_mlp_training_is_deterministic_under_a_seed():
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     assert rows.loc[rows["label"] == 1].index.isin(np.argsort(-a)[:400]).mean() > 0.5
+
+
+def test_rand_dropout_keeps_each_unit_with_probability_1_minus_p_scaled_and_is_the_identity_in_eval():
+    layer = RandDropout(0.2)
+    x = torch.full((1_000, 1_000), 3.0)
+    torch.manual_seed(0)
+    out = layer(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.005  # a million draws: the share within 0.005 of 0.8
+    assert torch.equal(out[kept], torch.full((int(kept.sum()),), 3.0 / 0.8))
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), out)  # the global seed decides the mask
+    assert layer.eval()(x) is x
 
 
 def test_tree_edges_find_a_step_and_pad_a_constant_feature():
