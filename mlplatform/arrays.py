@@ -17,3 +17,12 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
         return np.argsort(values, kind="stable")
     packed = ((values - low).astype(np.int64) << bits) | np.arange(len(values))
     return np.sort(packed) & ((1 << bits) - 1)
+
+
+def cumulative(values: np.ndarray) -> np.ndarray:
+    """The int64 sums of the values before each position: 0, then the running sums (len(values) + 1 of them),
+    so that the sum of values[a:b] is cumulative[b] - cumulative[a]."""
+    out = np.empty(len(values) + 1, dtype=np.int64)
+    out[0] = 0
+    np.cumsum(values, out=out[1:])
+    return out

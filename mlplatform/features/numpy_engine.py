@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from mlplatform.arrays import stable_argsort
+from mlplatform.arrays import cumulative, stable_argsort
 from mlplatform.features.definitions import (
     AMOUNT,
     EVENT_ID,
@@ -163,7 +163,7 @@ def _entity_windows(
     del k
     values = {"amount": amount, "fraud": fraud}
     summed_here = {name for f in windows if (name := summed(f)) is not None}
-    cumulative = {name: _cumulative(values[name][s]) for name in summed_here}
+    running = {name: cumulative(values[name][s]) for name in summed_here}
     # A window (t - d - w, t - d] holds the key's events after the position of t - d - w and up to that of
     # t - d (for d = 0, every event of the key at t): each offset is one binary search.
     offsets = sorted({o for f in windows for o in (micros(f.delay), micros(f.delay + f.window))})
@@ -195,19 +195,11 @@ def _entity_windows(
         column = summed(f)
         total = None
         if column:
-            total = cumulative[column][hi]
-            total -= cumulative[column][lo]
+            total = running[column][hi]
+            total -= running[column][lo]
         result = aggregate(f, hi - lo, total)
         out[f.name] = np.empty_like(result)
         out[f.name][s] = result
-    return out
-
-
-def _cumulative(values: np.ndarray) -> np.ndarray:
-    """0 followed by the running sums of `values`, as int64."""
-    out = np.empty(len(values) + 1, dtype=np.int64)
-    out[0] = 0
-    np.cumsum(values, out=out[1:])
     return out
 
 

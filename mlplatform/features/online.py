@@ -27,6 +27,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from mlplatform.arrays import cumulative
 from mlplatform.features.definitions import AMOUNT, EVENT_TIME, FeatureSet, RatioFeature, RequestFeature, WindowFeature
 from mlplatform.features.numpy_engine import aggregate, ratio_values, request_values, summed
 from mlplatform.online_store.base import US, History, OnlineStore, Transactions
@@ -167,10 +168,7 @@ class OnlineEngine:
         sorted_key = composite[s]
         own = np.empty(n, dtype=np.int64)
         own[seq[s][seq[s] >= 0]] = np.flatnonzero(seq[s] >= 0)  # each transaction's own position
-        cumulative = {
-            "amount": np.concatenate([[0], np.cumsum(amount[s])]),
-            "fraud": np.concatenate([[0], np.cumsum(fraud[s])]),
-        }
+        running = {"amount": cumulative(amount[s]), "fraud": cumulative(fraud[s])}
         at = group * span + (batch.time_us - base)
         indexed = history.indexed  # windows over the rows not listed, by how far back from t they end
         if indexed is not None:
@@ -182,7 +180,7 @@ class OnlineEngine:
             lo = np.searchsorted(sorted_key, at - w.delay_us - w.window_us, side="right")
             column = summed(w.feature)
             count = hi - lo
-            total = cumulative[column][hi] - cumulative[column][lo] if column else None
+            total = running[column][hi] - running[column][lo] if column else None
             if indexed is not None:  # stored before any of the batch, so a window ending at t holds them by time
                 upper, lower = position[w.delay_us], position[w.delay_us + w.window_us]
                 count = count + (upper - lower)

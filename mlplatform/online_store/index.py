@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mlplatform.arrays import cumulative
 from mlplatform.online_store.base import RECORD, History, Transactions, WindowSums
 
 TAIL = 1024  # rows appended before they are merged into each entity's sorted index (or 1/32 of it, if more)
@@ -37,13 +38,6 @@ class _Sorted:
     built: int  # rows [0, built) are indexed; the rest are the tail
     sums: WindowSums | None = None  # None: too wide a time span for its composite (see _merge_tail)
     stale_fraud: bool = False  # a flag was set on an indexed row since `sums` was built
-
-
-def _cumulative(values: np.ndarray) -> np.ndarray:
-    """The sums of the values before each position: len(values) + 1 of them."""
-    out = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(values, out=out[1:])
-    return out
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -147,6 +141,15 @@ class RecordIndex:
         rows = self.rows_of(transaction_ids)
         return bool(((rows >= 0) & (rows < end)).any())
 
+    def batch_histories(
+        self, keys: dict[str, np.ndarray], transaction_ids: np.ndarray, before: int | None = None
+    ) -> dict[str, History]:
+        """Each entity's histories for a batch about to be written (`OnlineStore.read_and_write`), of the rows
+        before `before`. A batch of more than one transaction, none of them stored, reads the sorted part as
+        its sums; a retried one reads every row, so that the engine leaves out the stored copies."""
+        summed = len(transaction_ids) > 1 and not self.stores_any(transaction_ids, before)
+        return {entity: self.histories(entity, keys[entity], before, summed) for entity in self.entities}
+
     def histories(self, entity: str, keys: np.ndarray, before: int | None = None, summed: bool = False) -> History:
         """The stored rows of `keys` (`OnlineStore.histories`); with `before`, only the rows stored before
         row `before` (those rows' state then, as long as no flag was set since). With `summed`, only the
@@ -236,7 +239,7 @@ class RecordIndex:
         index.times = np.insert(index.times, at, new_times)
         index.amounts = np.insert(index.amounts, at, self._columns["amount_micros"][new_rows])
         index.frauds = np.insert(index.frauds, at, self._columns["fraud"][new_rows])
-        amounts, frauds = _cumulative(index.amounts), _cumulative(index.frauds)
+        amounts, frauds = cumulative(index.amounts), cumulative(index.frauds)
         index.sums = WindowSums(distinct, base, span, np.insert(old, at, new), amounts, frauds)
         index.stale_fraud, index.built = False, end
 
@@ -244,7 +247,7 @@ class RecordIndex:
         """The sorted part's sums, the fraud sums brought up to date first if a flag was set since."""
         if index.sums is not None and index.stale_fraud:
             index.frauds = self._columns["fraud"][index.rows]
-            index.sums, index.stale_fraud = replace(index.sums, fraud=_cumulative(index.frauds)), False
+            index.sums, index.stale_fraud = replace(index.sums, fraud=cumulative(index.frauds)), False
         if index.sums is None and index.built == 0:
             return WindowSums(_EMPTY, 0, 1, _EMPTY, np.zeros(1, np.int64), np.zeros(1, np.int64))
         return index.sums

@@ -23,10 +23,7 @@ class MemoryStore(OnlineStore):
         return self.index.histories(entity, keys)
 
     def read_and_write(self, keys: dict[str, np.ndarray], batch: Transactions) -> dict[str, History]:
-        # A batch none of whose transactions is stored reads the index's sums (a retried one: every row, so
-        # that the engine leaves out the stored copies).
-        summed = len(batch) > 1 and not self.index.stores_any(batch.transaction_id)
-        found = {entity: self.index.histories(entity, keys[entity], summed=summed) for entity in self.entities}
+        found = self.index.batch_histories(keys, batch.transaction_id)
         self.write(batch)
         return found
 
