@@ -35,7 +35,7 @@ def _pandas_features(path: Path) -> pd.DataFrame:
     """The straightforward pandas version (the Handbook's way: groupby + time-based rolling)."""
     df = pd.read_parquet(path)
     out = pd.DataFrame(index=pd.Index(df["TRANSACTION_ID"].to_numpy(), name="TRANSACTION_ID"))
-    out["TX_DURING_WEEKEND"] = (df["TX_DATETIME"].dt.weekday >= 5).astype(int).to_numpy()
+    out["TX_DURING_WEEKEND"] = (df["TX_DATETIME"].dt.day_of_week >= 5).astype(int).to_numpy()
     out["TX_DURING_NIGHT"] = (df["TX_DATETIME"].dt.hour <= 6).astype(int).to_numpy()
     # Sorted by entity then time, a groupby-rolling result lines up with the rows by position.
     by_customer = df.sort_values(["CUSTOMER_ID", "TX_DATETIME"], kind="stable").set_index("TX_DATETIME")

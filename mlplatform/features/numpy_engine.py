@@ -33,7 +33,7 @@ from mlplatform.features.definitions import (
 US = 1_000_000  # microseconds per second; amounts are summed in millionths ("micros")
 HOUR_US = 3_600 * US
 DAY_US = 24 * HOUR_US
-SEARCH_BLOCK = 4_096  # queries _shifted_positions searches together
+BLOCK = 65_536  # events (of whole keys) whose windows are computed together
 
 
 def micros(delta: timedelta) -> int:
@@ -158,61 +158,45 @@ def _entity_windows(
         return {f.name: np.zeros(0) for f in windows}
     s = _sort(key, by_time)
     k, t = key[s], time_us[s]
-    group = np.zeros(len(k), dtype=np.int64)
-    np.cumsum(k[1:] != k[:-1], out=group[1:])
-    del k
     values = {"amount": amount, "fraud": fraud}
     summed_here = {name for f in windows if (name := summed(f)) is not None}
-    running = {name: cumulative(values[name][s]) for name in summed_here}
     # A window (t - d - w, t - d] holds the key's events after the position of t - d - w and up to that of
     # t - d (for d = 0, every event of the key at t): each offset is one binary search.
     offsets = sorted({o for f in windows for o in (micros(f.delay), micros(f.delay + f.window))})
-    parts: dict[int, list[np.ndarray]] = {o: [] for o in offsets}
-
-    # (key, time) packed into one ascending int64 (group * span + time), so that the searches' queries
-    # come in ascending order; groups are taken in slices small enough for the product to fit (one
-    # slice unless a key's times span centuries). The group numbers are packed in place.
+    # (key, time) packed into one ascending int64 (key's number in the block * span + time), so that one
+    # binary search finds a position within the event's own key. The events are taken in blocks of whole
+    # keys, about BLOCK events each, so that a block's searches and temporaries stay in the CPU's cache
+    # (and the kernel is not asked for fresh pages for each); a block holds few enough keys for the
+    # product to fit (all of them unless a key's times span centuries).
     base = int(t.min()) - offsets[-1]
     span = int(t.max()) - base + 1
-    per_slice = max(1, 2**62 // span)
-    starts = np.searchsorted(group, np.arange(0, int(group[-1]) + 1, per_slice))
-    for a, b in zip(starts, [*starts[1:], len(t)], strict=True):
-        packed = group[a:b]
-        packed -= packed[0]
+    key_starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    # Blocks start at the key holding each BLOCK-th event, and at every (2**62 // span)-th key.
+    by_size = key_starts[np.searchsorted(key_starts, np.arange(0, len(k), BLOCK), side="right") - 1]
+    starts = np.union1d(by_size, key_starts[:: max(1, 2**62 // span)]).tolist()
+    out: dict[str, np.ndarray] = {}
+    for a, b in zip(starts, [*starts[1:], len(k)], strict=True):
+        rows = s[a:b]
+        packed = np.zeros(b - a, dtype=np.int64)
+        np.cumsum(k[a + 1 : b] != k[a : b - 1], out=packed[1:])
         packed *= span
         packed += t[a:b]
         packed -= base
-        for o in offsets:
-            found = _run_ends(packed) if o == 0 else _shifted_positions(packed, o)
-            found += a
-            parts[o].append(found)
-    del group, packed, t
-    position = {o: found[0] if len(found) == 1 else np.concatenate(found) for o, found in parts.items()}
-
-    out: dict[str, np.ndarray] = {}
-    for f in windows:
-        hi, lo = position[micros(f.delay)], position[micros(f.delay + f.window)]
-        column = summed(f)
-        total = None
-        if column:
-            total = running[column][hi]
-            total -= running[column][lo]
-        result = aggregate(f, hi - lo, total)
-        out[f.name] = np.empty_like(result)
-        out[f.name][s] = result
-    return out
-
-
-def _shifted_positions(ascending: np.ndarray, shift: int) -> np.ndarray:
-    """`np.searchsorted(ascending, ascending - shift, side="right")` for shift > 0, a block of queries at a
-    time: the answers to queries i..j-1 lie between the first one's answer and j (each query is below its
-    own value), so each block searches a slice that stays in cache."""
-    queries = ascending - shift
-    out = np.empty(len(queries), dtype=np.intp)
-    lows = np.searchsorted(ascending, queries[::SEARCH_BLOCK], side="right").tolist()
-    for i, low in zip(range(0, len(queries), SEARCH_BLOCK), lows, strict=True):
-        j = min(i + SEARCH_BLOCK, len(queries))
-        np.add(np.searchsorted(ascending[low:j], queries[i:j], side="right"), low, out=out[i:j])
+        position = {
+            o: _run_ends(packed) if o == 0 else np.searchsorted(packed, packed - o, side="right") for o in offsets
+        }
+        running = {name: cumulative(values[name][rows]) for name in summed_here}
+        for f in windows:
+            hi, lo = position[micros(f.delay)], position[micros(f.delay + f.window)]
+            column = summed(f)
+            total = None
+            if column:
+                total = running[column][hi]
+                total -= running[column][lo]
+            result = aggregate(f, hi - lo, total)
+            if f.name not in out:
+                out[f.name] = np.empty(len(k), dtype=result.dtype)
+            out[f.name][rows] = result
     return out
 
 

@@ -44,8 +44,8 @@ def test_numpy_and_duckdb_write_the_same_file_for_the_whole_published_dataset(tm
 
 def _events(n: int, seed: int) -> pd.DataFrame:
     """Events whose keys are huge, sparse integers and whose times span a century (a few far outliers around
-    dense weeks), with ties within a second: the NumPy engine then sorts by lexsort and searches the keys in
-    several slices, where common data takes one packed sort and one slice."""
+    dense weeks), with ties within a second: the NumPy engine then sorts by lexsort and cuts its blocks at
+    fewer keys than it would by size, where common data takes one packed sort and blocks cut by size."""
     rng = np.random.default_rng(seed)
     dense = np.datetime64("2018-04-01T00:00:00") + rng.integers(0, 21 * 86_400, n).astype("timedelta64[s]")
     far = np.datetime64("1950-01-01T00:00:00") + rng.integers(0, 100 * 365 * 86_400, 40).astype("timedelta64[s]")
@@ -56,7 +56,7 @@ def _events(n: int, seed: int) -> pd.DataFrame:
         {
             "transaction_id": rng.permutation(m).astype(np.int64) + 10**12,
             "tx_datetime": times,
-            "customer_id": rng.integers(0, 3_000, m) * (2**50) + 7,  # 3,000 keys: above one slice's 1,441
+            "customer_id": rng.integers(0, 3_000, m) * (2**50) + 7,  # 3,000 keys: above one block's 1,441
             "terminal_id": rng.integers(-400, 400, m),
             "tx_amount": np.round(rng.gamma(2.0, 40.0, m), 2) * (rng.random(m) > 0.02),  # some amounts 0
             "tx_fraud": (rng.random(m) < 0.05).astype(np.int64),
@@ -65,7 +65,10 @@ def _events(n: int, seed: int) -> pd.DataFrame:
     return events.sort_values(["tx_datetime", "transaction_id"], ignore_index=True)
 
 
-def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times():
+@pytest.mark.parametrize("block", [1, 500, numpy_engine.BLOCK])
+def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times(monkeypatch, block):
+    """Whatever the engine's block size: one key a block, a few hundred events, or all of them at once."""
+    monkeypatch.setattr(numpy_engine, "BLOCK", block)
     events = _events(20_000, seed=3)
     span = events["tx_datetime"].max() - events["tx_datetime"].min()
     assert span > pd.Timedelta(days=99 * 365)
@@ -78,16 +81,6 @@ def test_numpy_equals_duckdb_on_huge_keys_and_a_century_of_times():
     # A customer whose day spent nothing has no ratio to its mean: the definition's default.
     spent_nothing = numpy_out["customer_avg_amount_1d"] == 0
     assert spent_nothing.any() and (numpy_out.loc[spent_nothing, "amount_ratio_1d"] == 1.0).all()
-
-
-@pytest.mark.parametrize("block", [1, 7, 4_096])
-def test_block_searches_find_what_one_search_over_the_whole_array_finds(monkeypatch, block):
-    monkeypatch.setattr(numpy_engine, "SEARCH_BLOCK", block)
-    rng = np.random.default_rng(5)
-    ascending = np.sort(rng.integers(0, 500, 1_000))  # many ties, some blocks of one value
-    for shift in (1, 3, 40, 499, 10_000):
-        expected = np.searchsorted(ascending, ascending - shift, side="right")
-        np.testing.assert_array_equal(numpy_engine._shifted_positions(ascending, shift), expected)
 
 
 def test_no_events_give_no_rows_with_the_feature_columns():
