@@ -15,8 +15,13 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     low, high = int(values.min()), int(values.max())
     if high - low >= 2 ** (62 - bits):
         return np.argsort(values, kind="stable")
-    packed = ((values - low).astype(np.int64) << bits) | np.arange(len(values))
-    return np.sort(packed) & ((1 << bits) - 1)
+    packed = values.astype(np.int64)  # a copy, then in place: one array, not five
+    packed -= low
+    packed <<= bits
+    packed |= np.arange(len(values))
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed
 
 
 def cumulative(values: np.ndarray) -> np.ndarray:

@@ -42,7 +42,9 @@ def micros(delta: timedelta) -> int:
 
 def amount_micros(amount: np.ndarray) -> np.ndarray:
     """Amounts in millionths, exactly (as the DuckDB engine's decimal(18, 6))."""
-    return np.rint(amount * US).astype(np.int64)
+    scaled = amount * US
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.int64)
 
 
 def request_values(f: RequestFeature, time_us: np.ndarray, amount: np.ndarray) -> np.ndarray:
@@ -53,10 +55,16 @@ def request_values(f: RequestFeature, time_us: np.ndarray, amount: np.ndarray) -
         if f.column == EVENT_TIME:
             return time_us
         raise ValueError(f"{f.name}: the array engines read {AMOUNT} and {EVENT_TIME}, not {f.column}")
+    # In place after the first division: each new array of a million events is pages the kernel must find.
     if f.transform == "is_weekend":  # 1970-01-01 was a Thursday (Monday = 0)
-        return ((time_us // DAY_US + 3) % 7 >= 5).astype(np.int64)
+        day = time_us // DAY_US
+        day += 3
+        day %= 7
+        return (day >= 5).astype(np.int64)
     if f.transform == "is_night":
-        return ((time_us // HOUR_US) % 24 <= 6).astype(np.int64)
+        hour = time_us // HOUR_US
+        hour %= 24
+        return (hour <= 6).astype(np.int64)
     raise ValueError(f"unknown transform {f.transform!r}")
 
 
@@ -65,7 +73,9 @@ def ratio_values(f: RatioFeature, numerator: np.ndarray, denominator: np.ndarray
     NULL stays NULL)."""
     numerator, denominator = numerator.astype(np.float64, copy=False), denominator.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator == 0, f.default, numerator / denominator)
+        ratio = numerator / denominator
+    ratio[denominator == 0] = f.default
+    return ratio
 
 
 def summed(f: WindowFeature) -> str | None:
@@ -157,7 +167,7 @@ def _entity_windows(
     if not len(key):
         return {f.name: np.zeros(0) for f in windows}
     s = _sort(key, by_time)
-    k, t = key[s], time_us[s]
+    k = key[s]
     values = {"amount": amount, "fraud": fraud}
     summed_here = {name for f in windows if (name := summed(f)) is not None}
     # A window (t - d - w, t - d] holds the key's events after the position of t - d - w and up to that of
@@ -168,8 +178,8 @@ def _entity_windows(
     # keys, about BLOCK events each, so that a block's searches and temporaries stay in the CPU's cache
     # (and the kernel is not asked for fresh pages for each); a block holds few enough keys for the
     # product to fit (all of them unless a key's times span centuries).
-    base = int(t.min()) - offsets[-1]
-    span = int(t.max()) - base + 1
+    base = int(time_us.min()) - offsets[-1]
+    span = int(time_us.max()) - base + 1
     key_starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
     # Blocks start at the key holding each BLOCK-th event, and at every (2**62 // span)-th key.
     by_size = key_starts[np.searchsorted(key_starts, np.arange(0, len(k), BLOCK), side="right") - 1]
@@ -180,7 +190,7 @@ def _entity_windows(
         packed = np.zeros(b - a, dtype=np.int64)
         np.cumsum(k[a + 1 : b] != k[a : b - 1], out=packed[1:])
         packed *= span
-        packed += t[a:b]
+        packed += time_us[rows]
         packed -= base
         position = {
             o: _run_ends(packed) if o == 0 else np.searchsorted(packed, packed - o, side="right") for o in offsets
