@@ -12,7 +12,7 @@ from serving.service import SETTINGS, keep_loaded_objects
 class Constant:
     def score(self, items: list[TransactionIn]) -> list[dict[str, object]]:
         return [
-            {"transaction_id": t.transaction_id, "score": 0.0, "model_name": "floor", "model_version": "0"}
+            {"transaction_id": t["transaction_id"], "score": 0.0, "model_name": "floor", "model_version": "0"}
             for t in items
         ]
 

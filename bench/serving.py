@@ -15,6 +15,7 @@ terminal, so each looks up and extends real histories). Load comes from wrk in a
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ from mlplatform.tracking import MODEL_NAME, ModelRecord, Tracking, promote, vers
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
+RUNS = itertools.count()  # wrk runs, each with transaction ids of its own (bench/score.lua)
 
 
 def _serve(target: str, port: int, env: dict[str, str], args: list[str]) -> subprocess.Popen:
@@ -67,7 +69,7 @@ def _wrk(url: str, seconds: int, env: dict[str, str], connections: int = 16) -> 
     threads = min(2, connections)
     done = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "score.lua"), url],
-        env={**os.environ, **env},
+        env={**os.environ, "WRK_RUN": str(next(RUNS)), **env},
         capture_output=True,
         text=True,
         check=True,

@@ -14,17 +14,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Protocol
+from typing import Annotated, NotRequired, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+from typing_extensions import TypedDict  # pydantic needs typing_extensions' TypedDict before Python 3.12
 
 from mlplatform.config import Settings
 from mlplatform.features.definitions import FRAUD, FeatureSet, RequestFeature
 from mlplatform.features.online import OnlineEngine
 from mlplatform.models import PortableModel
 from mlplatform.online_store import Transactions, open_online_store
-from mlplatform.scoring_log import ScoringLog
+from mlplatform.scoring_log import ScoringLog, Value, json_lines
 from mlplatform.sources.ingest import EARLIEST, LATEST, MAX_AMOUNT
 from mlplatform.sources.landing import open_landing_zone
 from mlplatform.tracking import CHAMPION, MODEL_NAME, Tracking, champion_version, load_model
@@ -37,25 +38,23 @@ TIME_RANGE = (EARLIEST.to_pydatetime(), LATEST.to_pydatetime())
 FOLLOW_SECONDS = 0.5  # how often a worker applies to its copy of the online store what the other workers wrote
 
 
-class TransactionIn(BaseModel):
-    """One transaction to score (the fields a card processor emits; no label)."""
+def _in_range(value: datetime) -> datetime:
+    utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if not TIME_RANGE[0] <= utc < TIME_RANGE[1]:
+        raise ValueError(f"must be from {EARLIEST.date()} to before {LATEST.date()}")
+    return utc
 
-    model_config = ConfigDict(extra="ignore")
+
+class TransactionIn(TypedDict):
+    """One transaction to score (the fields a card processor emits; no label; other keys are ignored).
+    Validated as a TypedDict, not a model: a batch of 1,000 in 1.9 ms against 5.0-5.5 ms (measured here)."""
 
     transaction_id: Id
-    tx_datetime: datetime  # ISO 8601; an offset is converted to UTC, a naive time is UTC
+    tx_datetime: Annotated[datetime, AfterValidator(_in_range)]  # ISO 8601; an offset is made UTC, a naive time is UTC
     customer_id: Id  # an unknown customer or terminal is a cold start (no history), not an error
     terminal_id: Id
     tx_amount: Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
-    return_features: bool = False
-
-    @field_validator("tx_datetime")
-    @classmethod
-    def _in_range(cls, value: datetime) -> datetime:
-        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        if not TIME_RANGE[0] <= utc < TIME_RANGE[1]:
-            raise ValueError(f"must be from {EARLIEST.date()} to before {LATEST.date()}")
-        return utc
+    return_features: NotRequired[bool]
 
 
 class Label(BaseModel):
@@ -139,7 +138,7 @@ class Scorer:
         ]
         self.reported_names = [name for _, name, _ in reported]
         self.reported_columns = [i for i, _, _ in reported]
-        self.reported_whole = [k for k, (_, _, whole) in enumerate(reported) if whole]
+        self.reported_is_whole = [whole for _, _, whole in reported]
 
     @classmethod
     def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
@@ -166,50 +165,47 @@ class Scorer:
         champion = self.model.current  # one version for the whole call
         if champion is None:
             raise NoChampion(f"no {MODEL_NAME} version has been promoted to {CHAMPION} yet")
+        n = len(items)
         batch = Transactions(
-            np.fromiter((t.transaction_id for t in items), np.int64, len(items)),
-            np.fromiter((_us(t.tx_datetime) for t in items), np.int64, len(items)),
-            np.fromiter((t.tx_amount for t in items), np.float64, len(items)),
+            np.fromiter((t["transaction_id"] for t in items), np.int64, n),
+            np.fromiter((_us(t["tx_datetime"]) for t in items), np.int64, n),
+            np.fromiter((t["tx_amount"] for t in items), np.float64, n),
             {
-                "customer_id": np.fromiter((t.customer_id for t in items), np.int64, len(items)),
-                "terminal_id": np.fromiter((t.terminal_id for t in items), np.int64, len(items)),
+                "customer_id": np.fromiter((t["customer_id"] for t in items), np.int64, n),
+                "terminal_id": np.fromiter((t["terminal_id"] for t in items), np.int64, n),
             },
-            np.zeros(len(items), dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
         )
         values = self.engine.compute(batch)
         scores = champion.model.score_array(values[:, self._columns(tuple(champion.model.features))])
         latency_ms = round((time.time() - received) * 1000, 3)
-        received_at = datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat()
-        request_id = uuid.uuid4().hex
-        names, version, scores = self.reported_names, champion.version, scores.tolist()
-        features = [dict(zip(names, row, strict=True)) for row in self._feature_rows(values)]
+        version = champion.version
         out: list[dict[str, object]] = [
-            {"transaction_id": item.transaction_id, "score": score, "model_name": MODEL_NAME, "model_version": version}
-            for item, score in zip(items, scores, strict=True)
+            {"transaction_id": tx, "score": score, "model_name": MODEL_NAME, "model_version": version}
+            for tx, score in zip(batch.transaction_id.tolist(), scores.tolist(), strict=True)
         ]
-        for result, item, row in zip(out, items, features, strict=True):
-            if item.return_features:
-                result["features"] = row
+        reported = self._reported(values)
+        asked = [k for k, item in enumerate(items) if item.get("return_features")]
+        if asked:
+            columns = {name: column[asked].tolist() for name, column in reported.items()}
+            for j, k in enumerate(asked):
+                out[k]["features"] = {name: column[j] for name, column in columns.items()}
         if self.log is not None:
-            ids = [request_id] if len(items) == 1 else [f"{request_id}-{i}" for i in range(len(items))]
-            self.log.extend(  # one lock and one serialisation for the batch
-                [
-                    {
-                        "request_id": rid,
-                        "received_at": received_at,
-                        "transaction_id": item.transaction_id,
-                        "tx_datetime": item.tx_datetime.isoformat(),
-                        "customer_id": item.customer_id,
-                        "terminal_id": item.terminal_id,
-                        "tx_amount": item.tx_amount,
-                        "features": row,
-                        "score": score,
-                        "model_version": version,
-                        "latency_ms": latency_ms,
-                    }
-                    for rid, item, row, score in zip(ids, items, features, scores, strict=True)
-                ]
-            )
+            request_id = uuid.uuid4().hex
+            fields: dict[str, Value] = {
+                "request_id": [request_id] if n == 1 else [f"{request_id}-{i}" for i in range(n)],
+                "received_at": datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat(),
+                "transaction_id": batch.transaction_id,
+                "tx_datetime": batch.time_us.view("datetime64[us]"),
+                "customer_id": batch.keys["customer_id"],
+                "terminal_id": batch.keys["terminal_id"],
+                "tx_amount": batch.amount,
+                "features": reported,
+                "score": scores,
+                "model_version": version,
+                "latency_ms": latency_ms,
+            }
+            self.log.append(batch.time_us, json_lines(fields))  # the batch's lines built column by column
         return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime
@@ -217,12 +213,12 @@ class Scorer:
         """Where each of a model's input features is among the engine's columns."""
         return np.array([self.engine.names.index(name) for name in model_features])
 
-    def _feature_rows(self, values: np.ndarray) -> list[list[object]]:
-        """Each transaction's reported features as Python numbers (ints where the feature is whole), in order."""
-        reported = values[:, self.reported_columns].astype(object)
-        for k in self.reported_whole:
-            reported[:, k] = values[:, self.reported_columns[k]].astype(np.int64)
-        return reported.tolist()
+    def _reported(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """The reported features' columns, in order: whole numbers as int64, the others float64."""
+        return {
+            name: values[:, i].astype(np.int64) if whole else values[:, i]
+            for name, i, whole in zip(self.reported_names, self.reported_columns, self.reported_is_whole, strict=True)
+        }
 
     def label(self, labels: list[Label]) -> int:
         ids = np.fromiter((x.transaction_id for x in labels), np.int64, len(labels))
