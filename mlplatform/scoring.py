@@ -205,7 +205,7 @@ class Scorer:
                 "model_version": version,
                 "latency_ms": latency_ms,
             }
-            self.log.append(batch.time_us, json_lines(fields))  # the batch's lines built column by column
+            self.log.append(batch.time_us, json_lines(fields))
         return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime
