@@ -19,10 +19,10 @@ from typing import TypeAlias
 import numpy as np
 import orjson
 
+from mlplatform.online_store.base import DAY_US
 from mlplatform.sources.landing import LandingZone
 
 DATASET = "scoring_logs"
-DAY_US = 86_400_000_000
 BY_COLUMN = 16  # lines from which json_lines builds them a column at a time
 # A field of `json_lines`: the same value on every line (str, int, float), one value a line (a NumPy array
 # of numbers or datetime64, or a list of str), or a nested object of such fields.
@@ -43,10 +43,13 @@ def json_lines(fields: Mapping[str, Value]) -> list[str]:
 
 def _length(fields: Mapping[str, Value]) -> int:
     for value in fields.values():
-        if isinstance(value, Mapping):
-            return _length(value)
         if isinstance(value, np.ndarray | list):
             return len(value)
+        if isinstance(value, Mapping):
+            try:
+                return _length(value)
+            except ValueError:  # constants only: the lines' count is in another field
+                continue
     raise ValueError("json_lines needs at least one field with a value a line")
 
 
@@ -75,6 +78,8 @@ def _template(fields: Mapping[str, Value]) -> tuple[str, list[list[str]]]:
             parts.append(f"{name}:{nested}")
             columns.extend(more)
         elif isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufM":  # cut at commas below: numbers, booleans and times only
+                raise TypeError(f"json_lines: {key} is a {value.dtype} array; give strings as a list")
             encoded = orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
             columns.append(encoded[1:-1].split(",") if len(value) else [])  # no number or ISO time holds a comma
             parts.append(f"{name}:%s")

@@ -71,6 +71,11 @@ def test_json_lines_hold_constants_columns_and_nested_objects_as_json_does():
     assert json_lines({"a": np.zeros(0), "b": "constant"}) == []
     with pytest.raises(ValueError, match="a value a line"):
         json_lines({"a": "constant"})
+    # A nested object of constants before the field that has a value a line.
+    nested_first = json_lines({"meta": {"k": 1}, "id": np.arange(BY_COLUMN)})
+    assert nested_first[-1] == '{"meta":{"k":1},"id":' + str(BY_COLUMN - 1) + "}"
+    with pytest.raises(TypeError, match="a list"):
+        json_lines({"name": np.array(["a,b"] * BY_COLUMN)})
 
 
 def test_each_line_is_in_its_transactions_days_file_one_file_per_day_and_flush(tmp_path):
