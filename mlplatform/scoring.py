@@ -159,8 +159,11 @@ class Scorer:
             self.log.close()
         self.engine.store.close()
 
-    def score(self, items: list[TransactionIn], received: float | None = None) -> list[dict[str, object]]:
-        """Scores the transactions in one model call (each also joins its customer's and terminal's history)."""
+    def score(
+        self, items: list[TransactionIn], received: float | None = None, one_request_each: bool = False
+    ) -> list[dict[str, object]]:
+        """Scores the transactions in one model call (each also joins its customer's and terminal's history).
+        The log gives them one request id, numbered, or with `one_request_each` an id each."""
         received = time.time() if received is None else received
         champion = self.model.current  # one version for the whole call
         if champion is None:
@@ -191,9 +194,13 @@ class Scorer:
             for j, k in enumerate(asked):
                 out[k]["features"] = {name: column[j] for name, column in columns.items()}
         if self.log is not None:
-            request_id = uuid.uuid4().hex
+            if n == 1 or one_request_each:
+                request_ids = [uuid.uuid4().hex for _ in range(n)]
+            else:
+                request_id = uuid.uuid4().hex
+                request_ids = [f"{request_id}-{i}" for i in range(n)]
             fields: dict[str, Value] = {
-                "request_id": [request_id] if n == 1 else [f"{request_id}-{i}" for i in range(n)],
+                "request_id": request_ids,
                 "received_at": datetime.fromtimestamp(received, UTC).replace(tzinfo=None).isoformat(),
                 "transaction_id": batch.transaction_id,
                 "tx_datetime": batch.time_us.view("datetime64[us]"),

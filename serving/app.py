@@ -1,6 +1,7 @@
 """The service's HTTP API (a Starlette app the BentoML service mounts; see service.py for why).
 
 POST /score          one transaction -> its score, the version that made it, and its features on request
+                     (requests that arrive together are scored in one call: see Coalescer)
 POST /score_batch    a JSON list of transactions, scored in one model call
 POST /labels         chargebacks as the provider reports them (a JSON list of {transaction_id, reported_at})
 Bad input is a 4xx naming the field, never a 5xx: 422 for a missing, mistyped or out-of-range field or a
@@ -10,13 +11,17 @@ no model has been promoted yet.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -66,50 +71,88 @@ def _authorized(request: Request) -> None:
         raise HTTPError(401, {"error": "missing or invalid bearer token"}, {"WWW-Authenticate": "Bearer"})
 
 
-async def _handle(request: Request, work) -> Response:
-    try:
-        _authorized(request)
-        return _json(work(await _body(request)))
-    except HTTPError as error:
-        return _json(error.detail, error.status, error.headers)
-    except NoChampion as error:
-        return _json({"error": str(error)}, 503)
-
-
-def _endpoint(adapter: TypeAdapter, act: Callable[[Scorer, Any], object]):
-    """A POST endpoint: the body validated by `adapter` (422 naming the field), then `act` on the scorer."""
+def _endpoint(adapter: TypeAdapter, act: Callable[[State, Any], object]):
+    """A POST endpoint: the body validated by `adapter` (422 naming the field), then `act` on the app's state
+    (its result awaited if it is awaitable)."""
 
     async def endpoint(request: Request) -> Response:
-        def work(body: bytes) -> object:
+        try:
+            _authorized(request)
             try:
-                value = adapter.validate_json(body)
+                value = adapter.validate_json(await _body(request))
             except ValidationError as error:
                 raise _problem(error) from None
-            return act(request.app.state.scorer, value)
-
-        return await _handle(request, work)
+            result = act(request.app.state, value)
+            return _json(await result if inspect.isawaitable(result) else result)
+        except HTTPError as error:
+            return _json(error.detail, error.status, error.headers)
+        except NoChampion as error:
+            return _json({"error": str(error)}, 503)
 
     return endpoint
 
 
-def _batch(scorer: Scorer, items: list[TransactionIn]) -> object:
+class Coalescer:
+    """Single /score requests that arrive together, scored in one `Scorer.score` call: the first to arrive
+    waits for the requests already read from other connections (one turn of the event loop), and all are
+    scored as a batch is, in time order. Each keeps its own response and its own line in the scoring log.
+    Under load, several requests share one store transaction, one model call and one feature computation:
+    bench/serving.py's 16 connections, 3,130-3,276 requests/s against 2,161-2,263 scored one by one (p99
+    12 ms against 17-18 ms; runs interleaved); one client alone waits for nobody (p50 0.77 ms either way)."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[TransactionIn, asyncio.Future]] = []
+        self._since = 0.0
+
+    async def score(self, scorer: Scorer, item: TransactionIn) -> object:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._waiting.append((item, done))
+        if len(self._waiting) == 1:
+            self._since = time.time()
+            loop.call_soon(self._score_waiting, scorer)
+        return await done
+
+    def _score_waiting(self, scorer: Scorer) -> None:
+        waiting, self._waiting = self._waiting, []
+        try:
+            results = scorer.score([item for item, _ in waiting], self._since, one_request_each=True)
+        except Exception as error:  # each waiting request answers it (NoChampion: 503)
+            for _, done in waiting:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        for (_, done), result in zip(waiting, results, strict=True):
+            if not done.done():  # not cancelled (its client gone)
+                done.set_result(result)
+
+
+async def _score(state: State, item: TransactionIn) -> object:
+    coalescer: Coalescer = state.coalescer
+    return await coalescer.score(state.scorer, item)
+
+
+def _score_batch(state: State, items: list[TransactionIn]) -> object:
     if not 0 < len(items) <= MAX_BATCH:
         raise HTTPError(422, {"error": f"body: a batch holds 1 to {MAX_BATCH} transactions, not {len(items)}"})
+    scorer: Scorer = state.scorer
     return scorer.score(items)
+
+
+def _labels(state: State, reports: list[Label]) -> object:
+    scorer: Scorer = state.scorer
+    return {"received": len(reports), "marked": scorer.label(reports)}
 
 
 def create_app(token: str = "") -> Starlette:
     """The API; `app.state.scorer` is set by whoever owns the scorer (the BentoML service, or a test)."""
     app = Starlette(
         routes=[
-            Route("/score", _endpoint(ONE, lambda scorer, item: scorer.score([item])[0]), methods=["POST"]),
-            Route("/score_batch", _endpoint(MANY, _batch), methods=["POST"]),
-            Route(
-                "/labels",
-                _endpoint(LABELS, lambda scorer, reports: {"received": len(reports), "marked": scorer.label(reports)}),
-                methods=["POST"],
-            ),
+            Route("/score", _endpoint(ONE, _score), methods=["POST"]),
+            Route("/score_batch", _endpoint(MANY, _score_batch), methods=["POST"]),
+            Route("/labels", _endpoint(LABELS, _labels), methods=["POST"]),
         ]
     )
     app.state.token = token
+    app.state.coalescer = Coalescer()
     return app

@@ -5,6 +5,9 @@ log in a landing zone); only BentoML's process around it is left out (tests/serv
 covers it over a real socket).
 """
 
+import asyncio
+
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,6 +163,50 @@ def test_a_batch_is_scored_in_order_and_equals_single_requests(tmp_path, model):
     assert [r["score"] for r in scored] == pytest.approx([r["score"] for r in singles], abs=1e-6)
     batch_scorer.close()
     single_scorer.close()
+
+
+def _concurrently(app, path: str, bodies: list[dict]) -> list[httpx.Response]:
+    """The requests sent at once, as clients on separate connections do."""
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+            return await asyncio.gather(*(api.post(path, json=body) for body in bodies))
+
+    return asyncio.run(send())
+
+
+def test_single_requests_that_arrive_together_are_scored_in_one_call_each_its_own(tmp_path, model):
+    batch = [
+        {**TX, "transaction_id": i, "tx_datetime": f"2018-05-10T08:00:{i:02d}", "customer_id": i % 3} for i in range(8)
+    ]
+    batch[5] = {**batch[5], "return_features": True}
+    api, scorer = client(tmp_path / "together", model)
+    calls: list[int] = []
+    score = scorer.score
+    scorer.score = lambda items, *args, **kwargs: calls.append(len(items)) or score(items, *args, **kwargs)  # type: ignore[method-assign]
+    responses = _concurrently(api.app, "/score", batch[::-1])  # sent latest first: scored in time order
+    assert calls == [8]
+    bodies = [r.json() for r in responses][::-1]
+    assert [r.status_code for r in responses] == [200] * 8
+    assert [b["transaction_id"] for b in bodies] == list(range(8))
+    assert ["features" in b for b in bodies] == [i == 5 for i in range(8)]
+    assert bodies[5]["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2  # transactions 2 and 5 of customer 2
+    batch_api, batch_scorer = client(tmp_path / "batch", model)
+    as_batch = batch_api.post("/score_batch", json=batch).json()
+    assert [b["score"] for b in bodies] == [b["score"] for b in as_batch]
+    scorer.close()  # flushes the log: a line and a request id each
+    logged = pd.concat(
+        [pd.read_json(f, lines=True) for f in (tmp_path / "together" / "landing").rglob("*.ndjson")], ignore_index=True
+    )
+    assert sorted(logged["transaction_id"]) == list(range(8)) and logged["request_id"].nunique() == 8
+    batch_scorer.close()
+
+
+def test_requests_waiting_together_without_a_champion_are_each_unavailable(tmp_path, model):
+    api, scorer = client(tmp_path, model, champion=False)
+    responses = _concurrently(api.app, "/score", [{**TX, "transaction_id": i} for i in range(3)])
+    assert [r.status_code for r in responses] == [503] * 3
+    scorer.close()
 
 
 def test_chargebacks_reported_in_time_mark_the_terminal(tmp_path, model):
