@@ -25,7 +25,7 @@ from mlplatform.features.definitions import FRAUD, FeatureSet, RequestFeature
 from mlplatform.features.online import OnlineEngine
 from mlplatform.models import PortableModel
 from mlplatform.online_store import Transactions, open_online_store
-from mlplatform.scoring_log import ScoringLog, Value, json_lines
+from mlplatform.scoring_log import ScoringLog, Value
 from mlplatform.sources.ingest import EARLIEST, LATEST, MAX_AMOUNT
 from mlplatform.sources.landing import open_landing_zone
 from mlplatform.tracking import CHAMPION, MODEL_NAME, Tracking, champion_version, load_model
@@ -212,7 +212,7 @@ class Scorer:
                 "model_version": version,
                 "latency_ms": latency_ms,
             }
-            self.log.append(batch.time_us, json_lines(fields))
+            self.log.append(batch.time_us, fields)
         return out
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few models' columns, for the scorer's lifetime

@@ -82,10 +82,9 @@ def test_each_line_is_in_its_transactions_days_file_one_file_per_day_and_flush(t
     zone = open_landing_zone(str(tmp_path), None)
     log = ScoringLog(zone, flush_seconds=3600, writer="w")
     us = np.array(["2018-05-10T23:59:59", "2018-05-11T00:00:00", "2018-05-10T08:00:00"], dtype="datetime64[us]")
-    lines = json_lines({"request_id": ["r-0", "r-1", "r-2"], "model_version": TRICKY})
-    log.append(us[:2].view(np.int64), lines[:2])
-    log.append(us[2:].view(np.int64), lines[2:])
-    log.append(np.zeros(0, dtype=np.int64), [])
+    log.append(us[:2].view(np.int64), {"request_id": ["r-0", "r-1"], "model_version": TRICKY})
+    log.append(us[2:].view(np.int64), {"request_id": ["r-2"], "model_version": TRICKY})
+    log.append(np.zeros(0, dtype=np.int64), {"request_id": [], "model_version": TRICKY})
     keys = log.flush()
     assert keys == [
         "scoring_logs/date=2018-05-10/part-w-000001.ndjson",
