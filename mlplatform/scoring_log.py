@@ -24,8 +24,8 @@ from mlplatform.online_store.base import DAY_US
 from mlplatform.sources.landing import LandingZone
 
 DATASET = "scoring_logs"
-BY_COLUMN = 16  # lines from which json_lines builds them a column at a time
-# A field of `json_lines`: the same value on every line (str, int, float), one value a line (a NumPy array
+BY_COLUMN = 16  # lines from which json_text builds them a column at a time
+# A field of `json_text`: the same value on every line (str, int, float), one value a line (a NumPy array
 # of numbers or datetime64, or a list of str), or a nested object of such fields.
 Value: TypeAlias = "str | int | float | np.ndarray | list[str] | Mapping[str, Value]"
 
@@ -61,7 +61,7 @@ def _length(fields: Mapping[str, Value]) -> int:
                 return _length(value)
             except ValueError:  # constants only: the lines' count is in another field
                 continue
-    raise ValueError("json_lines needs at least one field with a value a line")
+    raise ValueError("json_text needs at least one field with a value a line")
 
 
 def _records(fields: Mapping[str, Value]) -> list[dict[str, object]]:
@@ -93,7 +93,7 @@ def _pieces(fields: Mapping[str, Value]) -> tuple[list[str], list[list[str]]]:
             columns += more
         elif isinstance(value, np.ndarray):
             if value.dtype.kind not in "biufM":  # cut at commas below: numbers, booleans and times only
-                raise TypeError(f"json_lines: {key} is a {value.dtype} array; give strings as a list")
+                raise TypeError(f"json_text: {key} is a {value.dtype} array; give strings as a list")
             encoded = orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
             columns.append(encoded[1:-1].split(",") if len(value) else [])  # no number or ISO time holds a comma
             between.append("")
