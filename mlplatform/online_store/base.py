@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,25 +65,34 @@ class WindowSums:
     composite: np.ndarray
     amount: np.ndarray  # len(composite) + 1
     fraud: np.ndarray
+    starts: np.ndarray = field(init=False)  # where each key's rows begin in `composite`, then its length
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", np.searchsorted(self.composite, np.arange(len(self.keys) + 1) * self.span))
 
     def positions(self, keys: np.ndarray, times: np.ndarray, back_us: Sequence[int]) -> dict[int, np.ndarray]:
         """For each of `back_us` and each key and time: the position past the key's rows with time <= time -
-        back (and past every lower key's)."""
-        rank = np.searchsorted(self.keys, keys)
-        known = rank < len(self.keys)
-        known[known] = self.keys[rank[known]] == keys[known]
-        rank = np.where(known, rank, 0)
-        # The queries in (key, time) order, the same for every `back`: sorted queries walk the composite in
-        # order (in process, a batch's searches took ~0.3 ms a window against ~0.55 ms unsorted).
-        order = np.lexsort((times, rank))
-        rank, times, known = rank[order] * self.span, times[order], known[order]
-        out = {}
-        for back in back_us:
-            offset = np.where(known, np.clip(times - back - self.base, -1, self.span - 1), -1)
-            found = np.empty(len(keys), dtype=np.int64)
-            found[order] = np.searchsorted(self.composite, rank + offset, side="right")  # an unknown key: 0 rows
-            out[back] = found
-        return out
+        back (and past every lower key's); 0 for a key without rows.
+
+        Each key's rows are found once (`starts`), then searched for every bound at once, one halving step
+        at a time over all of them: independent reads, where NumPy's searchsorted makes each search's ~20
+        reads one after another over the whole composite (measured here, a batch of 1,000 with four bounds
+        over 1.5 M rows: 0.22 ms against 0.47-0.52 ms)."""
+        if not len(self.keys):
+            return {back: np.zeros(len(keys), dtype=np.int64) for back in back_us}
+        rank = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        known = self.keys[rank] == keys
+        first, end = np.where(known, self.starts[rank], 0), np.where(known, self.starts[rank + 1], 0)
+        backs = np.asarray(back_us, dtype=np.int64)[:, None]
+        # Past the rows with composite <= target: in the key's rows, those with time <= time - back.
+        target = ((rank * self.span + (times - self.base))[None, :] - backs).ravel()
+        lo, hi = np.tile(first, len(backs)), np.tile(end, len(backs))
+        last = len(self.composite) - 1
+        for _ in range(int((end - first).max(initial=0)).bit_length()):
+            middle = (lo + hi) >> 1
+            past = (self.composite[np.minimum(middle, last)] <= target) & (lo < hi)
+            lo, hi = np.where(past, middle + 1, lo), np.where(past, hi, middle)
+        return dict(zip(back_us, lo.reshape(len(backs), len(keys)), strict=True))
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,28 @@ def test_window_sums_rank_keys_and_list_every_row_when_times_are_too_far_apart_f
     history = far.histories("customer_id", np.array([5, 2**61]), summed=True)
     assert history.indexed is None
     assert history.transaction_id[history.group == 1].tolist() == list(range(1, TAIL, 2))
+
+
+def test_window_sums_positions_count_each_keys_rows_up_to_a_bound_as_a_scan_does():
+    rng = np.random.default_rng(3)
+    index = RecordIndex(("customer_id",))
+    entries = np.zeros(4 * TAIL, dtype=index.entry)
+    entries["transaction_id"] = np.arange(len(entries))
+    entries["time_us"] = rng.integers(0, 40, len(entries)) * 1_000  # many rows of one key at one time
+    entries["customer_id"] = rng.choice([3, 4, 9, 10, 500], len(entries), p=[0.7, 0.1, 0.1, 0.05, 0.05])
+    index.append(entries)
+    sums = index.histories("customer_id", np.array([3, 4]), summed=True).indexed
+    assert sums is not None
+    keys = np.array([3, 4, 9, 10, 500, 0, 7, 501, 3, 3])  # 0, 7 and 501 have no rows
+    times = np.array([0, 17_000, 39_000, 20_500, 5_000, 10_000, 10_000, 10_000, -5_000, 90_000])
+    backs = [0, 1_000, 7_000, 30_000]
+    positions = sums.positions(keys, times, backs)
+    for back in backs:
+        for key, t, position in zip(keys.tolist(), times.tolist(), positions[back].tolist(), strict=True):
+            mine = entries["customer_id"] == key
+            if not mine.any():
+                assert position == 0
+                continue
+            # Past every row of a lower key and the key's rows at or before t - back.
+            lower = int((entries["customer_id"] < key).sum())
+            assert position == lower + int((mine & (entries["time_us"] <= t - back)).sum())
