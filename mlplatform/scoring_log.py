@@ -1,7 +1,7 @@
 """The scoring log: every scored transaction as a JSON line in the landing zone, the platform's fourth
 kind of source (`raw_scoring_logs` ingests it like the others).
 
-Each line is serialised by the thread that scored it (`json_text`); the lines are buffered and written
+Each line is serialised by the thread that scored it (`ndjson`); the lines are buffered and written
 by a background thread, one new file per flush and day of the transaction:
 `scoring_logs/date=YYYY-MM-DD/part-<writer>-<sequence>.ndjson`, each written whole (the landing
 zone's writes are atomic), so a reader never sees half a file.
@@ -24,32 +24,34 @@ from mlplatform.online_store.base import DAY_US
 from mlplatform.sources.landing import LandingZone
 
 DATASET = "scoring_logs"
-BY_COLUMN = 16  # lines from which json_text builds them a column at a time
-# A field of `json_text`: the same value on every line (str, int, float), one value a line (a NumPy array
+BY_COLUMN = 16  # lines from which ndjson builds them a column at a time
+# A field of `ndjson`: the same value on every line (str, int, float), one value a line (a NumPy array
 # of numbers or datetime64, or a list of str), or a nested object of such fields.
 Value: TypeAlias = "str | int | float | np.ndarray | list[str] | Mapping[str, Value]"
 
 
 def json_lines(fields: Mapping[str, Value]) -> list[str]:
-    """One JSON object a line, the fields in order: `json_text`'s lines."""
-    return json_text(fields).split("\n")[:-1]  # JSON escapes a newline inside a string
+    """One JSON object a line, the fields in order: `ndjson`'s lines."""
+    return ndjson(fields).decode().split("\n")[:-1]  # JSON escapes a newline inside a string
 
 
-def json_text(fields: Mapping[str, Value]) -> str:
-    """The fields as JSON lines, one object a line, each line ending in a newline. From `BY_COLUMN` lines
-    on, they are built a column at a time: orjson encodes each array in one call (datetime64 as
+def ndjson(fields: Mapping[str, Value]) -> bytes:
+    """The fields as JSON lines (UTF-8), one object a line, each line ending in a newline. From `BY_COLUMN`
+    lines on, they are built a column at a time: orjson encodes each array in one call (datetime64 as
     `datetime.isoformat` does), the text is cut at its commas, and one join interleaves the columns with
     the keys and constants between them. Measured here for 1,000 lines of 31 values, as the scorer logs
     them: 3.6 ms, against 4.6 ms filling a `%` template a line and joining the lines after, and ~9 ms
     building a dict a line for orjson; for one line, ~100 us against ~20 us, so fewer lines are built a
-    dict at a time (the same text)."""
+    dict at a time (the same text). The pieces are bytes, so that the join is the only copy: a `str`
+    joined, then encoded, made two ~1 MB buffers a batch, and freeing them made the next ones page-fault
+    in again (~450 page faults a batch here, ~0.8 ms)."""
     if _length(fields) < BY_COLUMN:
-        return "".join(orjson.dumps(record).decode() + "\n" for record in _records(fields))
+        return b"".join(orjson.dumps(record) + b"\n" for record in _records(fields))
     between, columns = _pieces(fields)
-    parts: list[Iterable[str]] = [itertools.repeat(between[0])]
+    parts: list[Iterable[bytes]] = [itertools.repeat(between[0])]
     for column, after in zip(columns, between[1:], strict=True):
         parts += [column, itertools.repeat(after)]
-    return "".join(itertools.chain.from_iterable(zip(*parts, itertools.repeat("\n"))))
+    return b"".join(itertools.chain.from_iterable(zip(*parts, itertools.repeat(b"\n"))))
 
 
 def _length(fields: Mapping[str, Value]) -> int:
@@ -61,7 +63,7 @@ def _length(fields: Mapping[str, Value]) -> int:
                 return _length(value)
             except ValueError:  # constants only: the lines' count is in another field
                 continue
-    raise ValueError("json_text needs at least one field with a value a line")
+    raise ValueError("ndjson needs at least one field with a value a line")
 
 
 def _records(fields: Mapping[str, Value]) -> list[dict[str, object]]:
@@ -80,12 +82,12 @@ def _per_line(value: Value, n: int) -> list:
     return [value] * n
 
 
-def _pieces(fields: Mapping[str, Value]) -> tuple[list[str], list[list[str]]]:
+def _pieces(fields: Mapping[str, Value]) -> tuple[list[bytes], list[list[bytes]]]:
     """Each field with a value a line as a column of JSON texts, and the text around them: one piece before
     each column and one after the last (the keys, the constants, the braces)."""
-    between, columns = ["{"], []
+    between, columns = [b"{"], []
     for i, (key, value) in enumerate(fields.items()):
-        between[-1] += ("," if i else "") + orjson.dumps(key).decode() + ":"
+        between[-1] += (b"," if i else b"") + orjson.dumps(key) + b":"
         if isinstance(value, Mapping):
             inner, more = _pieces(value)
             between[-1] += inner[0]
@@ -93,16 +95,16 @@ def _pieces(fields: Mapping[str, Value]) -> tuple[list[str], list[list[str]]]:
             columns += more
         elif isinstance(value, np.ndarray):
             if value.dtype.kind not in "biufM":  # cut at commas below: numbers, booleans and times only
-                raise TypeError(f"json_text: {key} is a {value.dtype} array; give strings as a list")
-            encoded = orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            columns.append(encoded[1:-1].split(",") if len(value) else [])  # no number or ISO time holds a comma
-            between.append("")
+                raise TypeError(f"ndjson: {key} is a {value.dtype} array; give strings as a list")
+            encoded = orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY)
+            columns.append(encoded[1:-1].split(b",") if len(value) else [])  # no number or ISO time holds a comma
+            between.append(b"")
         elif isinstance(value, list):
-            columns.append([orjson.dumps(s).decode() for s in value])
-            between.append("")
+            columns.append([orjson.dumps(s) for s in value])
+            between.append(b"")
         else:
-            between[-1] += orjson.dumps(value).decode()
-    between[-1] += "}"
+            between[-1] += orjson.dumps(value)
+    between[-1] += b"}"
     return between, columns
 
 
@@ -118,7 +120,7 @@ class ScoringLog:
         self._thread.start()
 
     def append(self, time_us: np.ndarray, fields: Mapping[str, Value]) -> None:
-        """Queues the fields' lines (`json_text`), each of the transaction whose time (microseconds since the
+        """Queues the fields' lines (`ndjson`), each of the transaction whose time (microseconds since the
         epoch) is beside it. They are serialised by the caller's thread: serialised by the flush thread, a
         second's records held the GIL for up to 200 ms at a time and stalled the requests in flight
         (bench/serving.py, /score_batch from one caller: a call's p99 206 ms, 68 ms after)."""
@@ -126,11 +128,11 @@ class ScoringLog:
             return
         days = time_us // DAY_US
         if (days == days[0]).all():
-            texts = [(days[0], json_text(fields))]
+            texts = [(days[0], ndjson(fields))]
         else:
-            lines = json_lines(fields)
-            texts = [(day, "".join(lines[i] + "\n" for i in np.flatnonzero(days == day))) for day in np.unique(days)]
-        chunks = [(str(np.datetime64(int(day), "D")), text.encode()) for day, text in texts]
+            lines = ndjson(fields).split(b"\n")  # JSON escapes a newline inside a string
+            texts = [(day, b"".join(lines[i] + b"\n" for i in np.flatnonzero(days == day))) for day in np.unique(days)]
+        chunks = [(str(np.datetime64(int(day), "D")), text) for day, text in texts]
         with self._lock:
             self._pending.extend(chunks)
 
@@ -145,10 +147,10 @@ class ScoringLog:
         for day, chunks in sorted(by_day.items()):
             self._sequence += 1
             key = f"{DATASET}/date={day}/part-{self.writer}-{self._sequence:06d}.ndjson"
-            # One join (each chunk ends with its newline): a join this large lets other threads run, and a `+`
-            # after it would copy it again holding the GIL (measured here, for a second's ~28 MB of lines at 40 k
-            # transactions/s: a scoring thread stalled up to 30 ms, against ~5 ms with the join alone).
-            self.zone.put(key, b"".join(chunks))
+            # The chunks as they are (each ends with its newline), not joined first: a second's lines are ~100 MB
+            # at 90 k transactions/s, and a buffer that large is new memory, faulted in a page at a time (~25 k
+            # page faults a flush, measured here) where a local file takes the chunks one after another.
+            self.zone.put_parts(key, chunks)
             keys.append(key)
         return keys
 

@@ -10,6 +10,7 @@ import builtins
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ _DAY = re.compile(r"date=(\d{4}-\d{2}-\d{2})/" + SUCCESS + "$")
 class LandingZone(ABC):
     @abstractmethod
     def put(self, key: str, data: bytes) -> None: ...
+
+    def put_parts(self, key: str, parts: Sequence[bytes]) -> None:
+        """Writes the concatenation of `parts` as one object."""
+        self.put(key, b"".join(parts))
 
     @abstractmethod
     def get(self, key: str) -> bytes: ...
@@ -49,10 +54,15 @@ class LocalLandingZone(LandingZone):
         self.root = Path(root)
 
     def put(self, key: str, data: bytes) -> None:
+        self.put_parts(key, [data])
+
+    def put_parts(self, key: str, parts: Sequence[bytes]) -> None:
+        """The parts written one after another (no copy of them all in memory)."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
+        with tmp.open("wb") as file:
+            file.writelines(parts)
         os.replace(tmp, path)  # a reader never sees half a file
 
     def get(self, key: str) -> bytes:
