@@ -3,6 +3,7 @@ stored before a given row), and its window sums."""
 
 import numpy as np
 
+from mlplatform.online_store.base import WindowSums
 from mlplatform.online_store.index import TAIL, RecordIndex
 
 
@@ -74,7 +75,12 @@ def test_window_sums_positions_count_each_keys_rows_up_to_a_bound_as_a_scan_does
     assert sums is not None
     keys = np.array([3, 4, 9, 10, 500, 0, 7, 501, 3, 3])  # 0, 7 and 501 have no rows
     times = np.array([0, 17_000, 39_000, 20_500, 5_000, 10_000, 10_000, 10_000, -5_000, 90_000])
-    backs = [0, 1_000, 7_000, 30_000]
+    _assert_positions_as_a_scan(sums, entries, keys, times, [0, 1_000, 7_000, 30_000])
+
+
+def _assert_positions_as_a_scan(
+    sums: WindowSums, entries: np.ndarray, keys: np.ndarray, times: np.ndarray, backs: list[int]
+) -> None:
     positions = sums.positions(keys, times, backs)
     for back in backs:
         for key, t, position in zip(keys.tolist(), times.tolist(), positions[back].tolist(), strict=True):
@@ -85,3 +91,35 @@ def test_window_sums_positions_count_each_keys_rows_up_to_a_bound_as_a_scan_does
             # Past every row of a lower key and the key's rows at or before t - back.
             lower = int((entries["customer_id"] < key).sum())
             assert position == lower + int((mine & (entries["time_us"] <= t - back)).sum())
+
+
+def test_window_sums_stay_exact_across_merges_of_later_times_new_keys_and_earlier_times():
+    """Merges that keep the sorted part's composite (later times, known keys) and merges that work it out
+    again (a new key, a time before every stored one) leave the same positions as a scan."""
+    rng = np.random.default_rng(11)
+    index = RecordIndex(("customer_id",))
+    stored = np.zeros(0, dtype=index.entry)
+    chunks = [
+        (np.arange(0, 100_000), [1, 2, 3]),  # the first composite
+        (np.arange(100_000, 110_000), [1, 2, 3]),  # later, inside its headroom: kept
+        (np.arange(110_000, 111_000), [2, 9]),  # a key not seen yet
+        (np.arange(-50_000, -49_000), [1, 3]),  # before every stored time
+        (np.arange(400_000, 401_000), [3, 1]),  # past the headroom
+    ]
+    for chunk, (times, keys) in enumerate(chunks):
+        entries = np.zeros(2 * TAIL, dtype=index.entry)
+        entries["transaction_id"] = np.arange(len(entries)) + chunk * len(entries)
+        entries["time_us"] = rng.choice(times, len(entries))
+        entries["customer_id"] = rng.choice(keys, len(entries))
+        entries["amount_micros"] = rng.integers(0, 10**8, len(entries))
+        index.append(entries)
+        stored = np.concatenate([stored, entries])
+        sums = index.histories("customer_id", np.array([1]), summed=True).indexed
+        assert sums is not None and len(sums.composite) == len(stored)  # every row merged
+        query_keys, query_times = rng.choice([0, 1, 2, 3, 9, 10], 200), rng.integers(-60_000, 420_000, 200)
+        _assert_positions_as_a_scan(sums, stored, query_keys, query_times, [0, 5_000, 70_000])
+        # Key 1's amounts up to time 0, from the sums at two positions.
+        upto = sums.positions(np.array([1, 1]), np.array([0, 10**9]), [0])[0]
+        start = upto[1] - int((stored["customer_id"] == 1).sum())
+        expected = stored["amount_micros"][(stored["customer_id"] == 1) & (stored["time_us"] <= 0)].sum()
+        assert sums.amount[upto[0]] - sums.amount[start] == expected
