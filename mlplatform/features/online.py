@@ -166,14 +166,19 @@ class OnlineEngine:
         composite = g * span + (t - base)
         s = np.argsort(composite, kind="stable")
         sorted_key = composite[s]
-        own = np.empty(n, dtype=np.int64)
-        own[seq[s][seq[s] >= 0]] = np.flatnonzero(seq[s] >= 0)  # each transaction's own position
+        # The batch's transactions in that order (by key, then time) and their positions in it. Each window is
+        # worked out in that order: its bounds are searched for in ascending order, each search starting where
+        # the one before ended (measured here, a batch of 1,000 and both entities' windows over the store of
+        # bench/serving.py: 2.8-2.9 ms against 3.7-3.8 ms in the batch's own order).
+        mine = seq[s] >= 0
+        in_order, own = seq[s][mine], np.flatnonzero(mine)
+        at = sorted_key[own]
         running = {"amount": cumulative(amount[s]), "fraud": cumulative(fraud[s])}
-        at = group * span + (batch.time_us - base)
         indexed = history.indexed  # windows over the rows not listed, by how far back from t they end
         if indexed is not None:
             backs = sorted({b for w in windows for b in (w.delay_us, w.delay_us + w.window_us)})
-            position = indexed.positions(batch.keys[windows[0].feature.entity], batch.time_us, backs)
+            entity_keys = batch.keys[windows[0].feature.entity][in_order]
+            position = indexed.positions(entity_keys, batch.time_us[in_order], backs)
         for w in windows:
             # A window ending at t ends at the transaction itself; a delayed one, by time.
             hi = np.searchsorted(sorted_key, at - w.delay_us, side="right") if w.delay_us else own + 1
@@ -187,7 +192,7 @@ class OnlineEngine:
                 if column:
                     sums = indexed.amount if column == "amount" else indexed.fraud
                     total = total + (sums[upper] - sums[lower])
-            out[:, w.column] = aggregate(w.feature, count, total)
+            out[in_order, w.column] = aggregate(w.feature, count, total)
 
 
 def transactions(frame: pd.DataFrame, entities: tuple[str, ...]) -> Transactions:
