@@ -16,10 +16,9 @@ from mlplatform.dbt_io import export_model, load_raw_partitions
 from mlplatform.lake.tables import write_partitions
 from mlplatform.lake.wap import open_run_branch
 from resources import LakeResource, WorkspaceResource
-from resources.dbt import DBT_PROJECT
+from resources.dbt import DBT_PROJECT, parse_if_dev
 
-# Under `dagster dev` the manifest is re-parsed so model edits show up; `make install` parses it once.
-DBT_PROJECT.prepare_if_dev()
+parse_if_dev()  # under `dagster dev`, so that model edits show up
 
 
 class Translator(DagsterDbtTranslator):
