@@ -39,5 +39,6 @@ def parse_if_dev() -> None:
         if state.exists():  # dbt parses only what changed since
             shutil.copy2(state, Path(scratch) / PARTIAL_PARSE)
         dbt_resource().cli(["parse", "--quiet"], target_path=Path(scratch)).wait()
-        for name in (PARTIAL_PARSE, "manifest.json"):  # the manifest last
-            os.replace(Path(scratch) / name, target / name)
+        if (Path(scratch) / PARTIAL_PARSE).exists():
+            os.replace(Path(scratch) / PARTIAL_PARSE, state)
+        os.replace(Path(scratch) / "manifest.json", DBT_PROJECT.manifest_path)  # last: what the definitions read
