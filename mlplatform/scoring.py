@@ -25,9 +25,9 @@ from mlplatform.features.definitions import FRAUD, FeatureSet, RequestFeature
 from mlplatform.features.online import OnlineEngine
 from mlplatform.models import PortableModel
 from mlplatform.online_store import Transactions, open_online_store
-from mlplatform.scoring_log import ScoringLog, Value
+from mlplatform.scoring_log import FEATURE_NAMES, ScoringLog, Value
 from mlplatform.sources.ingest import EARLIEST, LATEST, MAX_AMOUNT
-from mlplatform.sources.landing import open_landing_zone
+from mlplatform.sources.landing import LandingZone, open_landing_zone
 from mlplatform.tracking import CHAMPION, MODEL_NAME, Tracking, champion_version, load_model
 
 log = logging.getLogger(__name__)
@@ -125,20 +125,29 @@ class Models(Protocol):
 
 
 class Scorer:
-    def __init__(self, features: FeatureSet, engine: OnlineEngine, model: Models, scoring_log: ScoringLog | None):
+    def __init__(
+        self,
+        features: FeatureSet,
+        engine: OnlineEngine,
+        model: Models,
+        landing_zone: LandingZone | None,
+        log_flush_seconds: float = 1.0,
+    ) -> None:
+        """Every scored transaction is logged to `landing_zone` (if given), its files headed by the names of
+        their features (`log_feature_names`)."""
         self.features = features
         self.engine = engine
         self.model = model
-        self.log = scoring_log
-        # The reference features a response may return: all but the raw amount, which the request holds.
-        reported = [
-            (i, f.reference_name, f.dtype == "int64")
-            for i, f in enumerate(features.features)
-            if not (isinstance(f, RequestFeature) and f.transform == "identity")
-        ]
+        self.log = None
+        if landing_zone is not None:
+            header = {FEATURE_NAMES: log_feature_names(features)}
+            self.log = ScoringLog(landing_zone, log_flush_seconds, header=header)
+        reported = _reported_features(features)
         self.reported_names = [name for _, name, _ in reported]
         self.reported_columns = [i for i, _, _ in reported]
         self.reported_is_whole = [whole for _, _, whole in reported]
+        # The log's features: the whole numbers' columns, then the others' (see log_feature_names).
+        self._logged = [np.array([i for i, _, whole in reported if whole == w], dtype=np.intp) for w in (True, False)]
 
     @classmethod
     def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
@@ -151,7 +160,7 @@ class Scorer:
             model.refresh()
             model.watch(settings.champion_poll_seconds)
         zone = open_landing_zone(settings.landing_uri, settings.aws_endpoint_url)
-        return cls(features, OnlineEngine(features, store), model, ScoringLog(zone))
+        return cls(features, OnlineEngine(features, store), model, zone)
 
     def close(self) -> None:
         self.model.stop()
@@ -187,10 +196,9 @@ class Scorer:
             {"transaction_id": tx, "score": score, "model_name": MODEL_NAME, "model_version": version}
             for tx, score in zip(batch.transaction_id.tolist(), scores.tolist(), strict=True)
         ]
-        reported = self._reported(values)
         asked = [k for k, item in enumerate(items) if item.get("return_features")]
         if asked:
-            columns = {name: column[asked].tolist() for name, column in reported.items()}
+            columns = {name: column[asked].tolist() for name, column in self._reported(values).items()}
             for j, k in enumerate(asked):
                 out[k]["features"] = {name: column[j] for name, column in columns.items()}
         if self.log is not None:
@@ -207,7 +215,7 @@ class Scorer:
                 "customer_id": batch.keys["customer_id"],
                 "terminal_id": batch.keys["terminal_id"],
                 "tx_amount": batch.amount,
-                "features": reported,
+                "features": (values[:, self._logged[0]].astype(np.int64), values[:, self._logged[1]]),
                 "score": scores,
                 "model_version": version,
                 "latency_ms": latency_ms,
@@ -230,6 +238,23 @@ class Scorer:
     def label(self, labels: list[Label]) -> int:
         ids = np.fromiter((x.transaction_id for x in labels), np.int64, len(labels))
         return self.engine.label(ids, np.fromiter((_us(x.reported_at) for x in labels), np.int64, len(labels)))
+
+
+def _reported_features(features: FeatureSet) -> list[tuple[int, str, bool]]:
+    """The features a response may return and the log holds, as (the engine's column, reference name, whether
+    a whole number): all but the raw amount, which the request holds."""
+    return [
+        (i, f.reference_name, f.dtype == "int64")
+        for i, f in enumerate(features.features)
+        if not (isinstance(f, RequestFeature) and f.transform == "identity")
+    ]
+
+
+def log_feature_names(features: FeatureSet) -> list[str]:
+    """The names of the values of the scoring log's features, in their order (its files' header): the whole
+    numbers first, then the others, so that each line's counts are written as integers."""
+    reported = _reported_features(features)
+    return [name for _, name, whole in reported if whole] + [name for _, name, whole in reported if not whole]
 
 
 def _us(moment: datetime) -> int:

@@ -5,6 +5,11 @@ Each line is serialised by the thread that scored it (`ndjson`); the lines are b
 by a background thread, one new file per flush and day of the transaction:
 `scoring_logs/date=YYYY-MM-DD/part-<writer>-<sequence>.ndjson`, each written whole (the landing
 zone's writes are atomic), so a reader never sees half a file.
+
+A file's first line is its header, `{"feature_names": [...]}`; each line after it is one transaction,
+its features a JSON array in the header's order. With the names once a file rather than on every line, a
+line of the service's log holds ~520 bytes rather than ~1,290, and 1,000 of them are built in 1.4-1.6 ms
+rather than 3.6-3.7 ms (measured here).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from mlplatform.online_store.base import DAY_US
 from mlplatform.sources.landing import LandingZone
 
 DATASET = "scoring_logs"
+FEATURE_NAMES = "feature_names"  # the header's field: the names of the values of each line's features
 BY_COLUMN = 16  # lines from which ndjson builds them a column at a time
 # A field of `ndjson`: the same value on every line (str, int, float), one value a line (a NumPy array
-# of numbers or datetime64, or a list of str), or a nested object of such fields.
-Value: TypeAlias = "str | int | float | np.ndarray | list[str] | Mapping[str, Value]"
+# of numbers or datetime64, or a list of str), a JSON array a line (a tuple of 2D NumPy arrays of numbers:
+# each one's row in turn), or a nested object of such fields.
+Value: TypeAlias = "str | int | float | np.ndarray | tuple[np.ndarray, ...] | list[str] | Mapping[str, Value]"
 
 
 def json_lines(fields: Mapping[str, Value]) -> list[str]:
@@ -58,6 +65,8 @@ def _length(fields: Mapping[str, Value]) -> int:
     for value in fields.values():
         if isinstance(value, np.ndarray | list):
             return len(value)
+        if isinstance(value, tuple) and value:
+            return len(value[0])
         if isinstance(value, Mapping):
             try:
                 return _length(value)
@@ -77,6 +86,8 @@ def _per_line(value: Value, n: int) -> list:
         return _records(value)
     if isinstance(value, np.ndarray):
         return value.tolist()  # datetime64[us] as datetimes, which orjson writes as isoformat does
+    if isinstance(value, tuple):
+        return [[x for row in rows for x in row] for rows in zip(*(array.tolist() for array in value), strict=True)]
     if isinstance(value, list):
         return value
     return [value] * n
@@ -94,11 +105,15 @@ def _pieces(fields: Mapping[str, Value]) -> tuple[list[bytes], list[list[bytes]]
             between += inner[1:]
             columns += more
         elif isinstance(value, np.ndarray):
-            if value.dtype.kind not in "biufM":  # cut at commas below: numbers, booleans and times only
-                raise TypeError(f"ndjson: {key} is a {value.dtype} array; give strings as a list")
-            encoded = orjson.dumps(np.ascontiguousarray(value), option=orjson.OPT_SERIALIZE_NUMPY)
-            columns.append(encoded[1:-1].split(b",") if len(value) else [])  # no number or ISO time holds a comma
+            columns.append(_encoded(key, value)[1:-1].split(b",") if len(value) else [])  # no value holds a comma
             between.append(b"")
+        elif isinstance(value, tuple):  # a JSON array a line: orjson writes each 2D array's rows in one call
+            between[-1] += b"["
+            for k, array in enumerate(a for a in value if a.shape[1]):
+                between[-1] += b"," if k else b""
+                columns.append(_encoded(key, array)[2:-2].split(b"],[") if len(array) else [])
+                between.append(b"")
+            between[-1] += b"]"
         elif isinstance(value, list):
             columns.append([orjson.dumps(s) for s in value])
             between.append(b"")
@@ -108,10 +123,25 @@ def _pieces(fields: Mapping[str, Value]) -> tuple[list[bytes], list[list[bytes]]
     return between, columns
 
 
+def _encoded(key: str, array: np.ndarray) -> bytes:
+    """The array as a JSON array (of arrays, for 2D), which is cut at its commas: numbers, booleans and times only."""
+    if array.dtype.kind not in "biufM":
+        raise TypeError(f"ndjson: {key} is a {array.dtype} array; give strings as a list")
+    return orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 class ScoringLog:
-    def __init__(self, zone: LandingZone, flush_seconds: float = 1.0, writer: str | None = None) -> None:
+    def __init__(
+        self,
+        zone: LandingZone,
+        flush_seconds: float = 1.0,
+        writer: str | None = None,
+        header: Mapping[str, object] | None = None,
+    ) -> None:
+        """`header`, if given, is the first line of every file (the scorer's: `{FEATURE_NAMES: [...]}`)."""
         self.zone = zone
         self.writer = writer or f"{socket.gethostname()}-{os.getpid()}"
+        self._header = [] if header is None else [orjson.dumps(header) + b"\n"]
         self._pending: list[tuple[str, bytes]] = []  # (the transactions' day, their lines, each ending in a newline)
         self._lock = threading.Lock()
         self._sequence = 0
@@ -150,7 +180,7 @@ class ScoringLog:
             # The chunks as they are (each ends with its newline), not joined first: a second's lines are ~100 MB
             # at 90 k transactions/s, and a buffer that large is new memory, faulted in a page at a time (~25 k
             # page faults a flush, measured here) where a local file takes the chunks one after another.
-            self.zone.put_parts(key, chunks)
+            self.zone.put_parts(key, [*self._header, *chunks])
             keys.append(key)
         return keys
 

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 from mlplatform.lake import Lake
 from mlplatform.lake.tables import SOURCE_FILES
 from mlplatform.scoring_log import DATASET as SCORING_LOGS
+from mlplatform.scoring_log import FEATURE_NAMES
 from mlplatform.sources.landing import LandingZone
-from mlplatform.sources.validation import Field, RecordChecker, Validated
+from mlplatform.sources.validation import Field, RecordChecker, Validated, read_ndjson
 
 # Values a transaction may take, wherever it enters (ingestion, the scoring service).
 MAX_AMOUNT = 1e9
@@ -108,9 +109,18 @@ def published_ids(lake: Lake, ref: str, before: str) -> tuple[pd.Series, list[st
 
 
 def ingest_scoring_logs(zone: LandingZone, day: str) -> Validated:
-    """The service's scoring log of `day` (by transaction time): one row per scored request."""
+    """The service's scoring log of `day` (by transaction time): one row per scored request, its features a
+    JSON object named by its file's header (files of the earlier layout, without one, name them on each line)."""
     files = [(key, zone.get(key)) for key in zone.day_files(day, SCORING_LOGS)]
-    check = RecordChecker.from_ndjson(files, SCORING_LOG_FIELDS)
+    records, origins = [], []
+    for key, data in files:
+        parsed, where = read_ndjson(key, data)
+        names = _feature_names(parsed[0]) if parsed else None
+        if names is not None:
+            parsed, where = [_named(record, names) for record in parsed[1:]], where[1:]
+        records += parsed
+        origins += where
+    check = RecordChecker(records, SCORING_LOG_FIELDS, origins)
     frame = check.frame
     start, end = day_window(day)
     check.require((frame["tx_datetime"] >= start) & (frame["tx_datetime"] < end), f"timestamp outside partition {day}")
@@ -118,6 +128,23 @@ def ingest_scoring_logs(zone: LandingZone, day: str) -> Validated:
     result = check.result()
     result.accepted.attrs[SOURCE_FILES] = [key for key, _ in files]
     return result
+
+
+def _feature_names(record: Any) -> list[str] | None:
+    """The names a scoring-log file's header gives its lines' features; None if `record` is not a header."""
+    if not isinstance(record, dict) or set(record) != {FEATURE_NAMES}:
+        return None
+    names = record[FEATURE_NAMES]
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def _named(record: Any, names: list[str]) -> Any:
+    """The record with its features as an object of `names`; as it is if they are not an array of that length
+    (which the checks then quarantine: features must be a JSON object)."""
+    features = record.get("features") if isinstance(record, dict) else None
+    if not isinstance(features, list) or len(features) != len(names):
+        return record
+    return {**record, "features": dict(zip(names, features, strict=True))}
 
 
 def validate_rows(rows: pd.DataFrame, fields: list[Field], key: str) -> Validated:

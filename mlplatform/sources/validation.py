@@ -82,11 +82,11 @@ class RecordChecker:
         """Checks NDJSON files: Arrow parses a well-typed file in bulk; any other file goes record by record."""
         parts = []
         for origin, data in files:
-            numbered = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+            numbered = _numbered(data)
             part = _bulk_checker(data, numbered, origin, fields)
             if part is None:
-                records = [_parse(line) for _, line in numbered]
-                part = cls(records, fields, [f"{origin}:{n}" for n, _ in numbered])
+                records, origins = read_ndjson(origin, data, numbered)
+                part = cls(records, fields, origins)
             parts.append(part)
         if not parts:
             return cls([], fields)
@@ -168,6 +168,20 @@ class RecordChecker:
             columns=QUARANTINE_COLUMNS,
         )
         return Validated(accepted, quarantined.astype({"reason": "string", "record": "string", "origin": "string"}))
+
+
+def read_ndjson(
+    origin: str, data: bytes, numbered: list[tuple[int, bytes]] | None = None
+) -> tuple[list[Any], list[str]]:
+    """An NDJSON file's records, a line at a time (a line that is not JSON kept as such, to be quarantined), and
+    where each one is (origin:line)."""
+    numbered = _numbered(data) if numbered is None else numbered
+    return [_parse(line) for _, line in numbered], [f"{origin}:{n}" for n, _ in numbered]
+
+
+def _numbered(data: bytes) -> list[tuple[int, bytes]]:
+    """The file's lines that are not blank, with their numbers (from 1)."""
+    return [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
 
 
 def _parse(line: bytes) -> Any:

@@ -9,6 +9,7 @@ import asyncio
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from starlette.testclient import TestClient
@@ -18,7 +19,7 @@ from mlplatform.features.online import OnlineEngine
 from mlplatform.models import FEATURES, PortableModel, train_mlp
 from mlplatform.online_store import open_online_store
 from mlplatform.scoring import Champion, Scorer
-from mlplatform.scoring_log import ScoringLog
+from mlplatform.sources.ingest import ingest_scoring_logs
 from mlplatform.sources.landing import LocalLandingZone
 from serving.app import MAX_BODY, create_app
 
@@ -47,8 +48,9 @@ def model() -> PortableModel:
 
 def client(tmp_path, model, token: str = "", champion: bool = True) -> tuple[TestClient, Scorer]:
     store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", FRAUD)
-    log = ScoringLog(LocalLandingZone(tmp_path / "landing"), flush_seconds=3600)
-    scorer = Scorer(FRAUD, OnlineEngine(FRAUD, store), Fixed(Champion("7", model) if champion else None), log)
+    zone = LocalLandingZone(tmp_path / "landing")
+    champion_ = Fixed(Champion("7", model) if champion else None)
+    scorer = Scorer(FRAUD, OnlineEngine(FRAUD, store), champion_, zone, log_flush_seconds=3600)
     app = create_app(token)
     app.state.scorer = scorer
     return TestClient(app), scorer
@@ -195,9 +197,7 @@ def test_single_requests_that_arrive_together_are_scored_in_one_call_each_its_ow
     as_batch = batch_api.post("/score_batch", json=batch).json()
     assert [b["score"] for b in bodies] == [b["score"] for b in as_batch]
     scorer.close()  # flushes the log: a line and a request id each
-    logged = pd.concat(
-        [pd.read_json(f, lines=True) for f in (tmp_path / "together" / "landing").rglob("*.ndjson")], ignore_index=True
-    )
+    logged = ingest_scoring_logs(LocalLandingZone(tmp_path / "together" / "landing"), "2018-05-10").accepted
     assert sorted(logged["transaction_id"]) == list(range(8)) and logged["request_id"].nunique() == 8
     batch_scorer.close()
 
@@ -235,14 +235,22 @@ def test_chargebacks_reported_in_time_mark_the_terminal(tmp_path, model):
     scorer.close()
 
 
-def test_every_scored_request_is_logged(tmp_path, model):
+def test_every_scored_request_is_logged_its_features_named_by_its_files_header(tmp_path, model):
     api, scorer = client(tmp_path, model)
-    responses = [api.post("/score", json={**TX, "transaction_id": i}).json() for i in range(3)]
+    body = {**TX, "return_features": True}
+    responses = [api.post("/score", json={**body, "transaction_id": i}).json() for i in range(3)]
+    responses += api.post("/score_batch", json=[{**body, "transaction_id": i} for i in range(3, 20)]).json()
     scorer.close()  # flushes the log
-    files = sorted((tmp_path / "landing" / "scoring_logs" / "date=2018-05-10").glob("part-*.ndjson"))
-    lines = [pd.read_json(f, lines=True, precise_float=True) for f in files]
-    logged = pd.concat(lines, ignore_index=True)
-    assert logged["transaction_id"].tolist() == [0, 1, 2]
-    assert logged["score"].tolist() == [r["score"] for r in responses]
-    assert logged["request_id"].is_unique and (logged["model_version"] == 7).all()
-    assert set(logged.columns) >= {"received_at", "features", "latency_ms", "tx_amount", "customer_id"}
+    zone = LocalLandingZone(tmp_path / "landing")
+    logged = []
+    for key in zone.day_files("2018-05-10", "scoring_logs"):
+        header, *lines = (orjson.loads(line) for line in zone.get(key).splitlines())
+        names = header["feature_names"]
+        assert set(header) == {"feature_names"} and sorted(names) == sorted(responses[0]["features"])
+        logged += [{**line, "features": dict(zip(names, line["features"], strict=True))} for line in lines]
+    assert [line["transaction_id"] for line in logged] == list(range(20))
+    assert [line["score"] for line in logged] == [r["score"] for r in responses]
+    assert [line["features"] for line in logged] == [r["features"] for r in responses]
+    assert all(type(line["features"]["CUSTOMER_ID_NB_TX_7DAY_WINDOW"]) is int for line in logged)  # counts as integers
+    assert len({line["request_id"] for line in logged}) == 20 and {line["model_version"] for line in logged} == {"7"}
+    assert set(logged[0]) >= {"received_at", "latency_ms", "tx_amount", "customer_id", "terminal_id", "tx_datetime"}
