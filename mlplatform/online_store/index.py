@@ -40,6 +40,23 @@ class _Sorted:
     stale_fraud: bool = False  # a flag was set on an indexed row since `sums` was built
 
 
+@dataclass
+class PendingMerge:
+    """An entity's tail merge worked out outside its owner's lock: `RecordIndex.pending_merge` takes it (under the
+    lock), `compute` works it out (without), `RecordIndex.finish_merge` installs it (under the lock again)."""
+
+    entity: str
+    start: _Sorted  # the sorted part it merges into: installed only while that is still the index's
+    snapshot: _Sorted  # that sorted part's fields as they were taken
+    end: int
+    epoch: int  # the index's flag count when it was taken
+    columns: dict[str, np.ndarray]
+    result: _Sorted | None = None
+
+    def compute(self) -> None:
+        self.result = _merged(self.snapshot, self.entity, self.end, self.columns)
+
+
 class _Inserter:
     """`np.insert(array, at, values)` for several arrays of one length and the same ascending `at`, the
     destinations worked out once."""
@@ -72,6 +89,7 @@ class RecordIndex:
         self._columns = {name: np.zeros(1024, dtype=np.int64) for name in (*COLUMNS, *self.entities)}
         self._row: dict[int, int] = {}  # transaction id -> row
         self._sorted = {e: _Sorted(_EMPTY, _EMPTY, _EMPTY, _EMPTY, 0) for e in self.entities}
+        self._epoch = 0  # flag calls that set a flag: a merge worked out meanwhile may hold stale flags
         # A stored transaction with its keys, as `append` takes it and `records` gives it back.
         self.entry = np.dtype([(name, "<i8") for name in (*COLUMNS, *self.entities)])
 
@@ -99,9 +117,37 @@ class RecordIndex:
         TAIL rows, or a 32nd of the sorted part (a merge rewrites the sorted part: amortised, ~1 us a row).
         With `limit`, that many entities at most, the longest tails first (so one call pays for one merge)."""
         end = self.size if upto is None else upto
-        due = [e for e in self.entities if end - self._sorted[e].built >= max(TAIL, self._sorted[e].built // 32)]
-        for entity in sorted(due, key=lambda e: self._sorted[e].built)[:limit]:
+        for entity in self._due(end, 1)[:limit]:
             self._merge_tail(entity, end)
+
+    def tail_due(self, times: int = 1) -> bool:
+        """Whether an entity's tail is `times` as long as a merge waits for."""
+        return bool(self._due(self.size, times))
+
+    def pending_merge(self) -> PendingMerge | None:
+        """The longest due tail's merge, to be worked out outside the owner's lock (`PendingMerge`); None if
+        no tail is due."""
+        due = self._due(self.size, 1)
+        if not due:
+            return None
+        entity = due[0]
+        start = self._sorted[entity]
+        return PendingMerge(entity, start, replace(start), self.size, self._epoch, dict(self._columns))
+
+    def finish_merge(self, merge: PendingMerge) -> bool:
+        """Installs a worked-out merge, unless the sorted part it merged into was replaced meanwhile (another
+        merge, `keep`); a flag set meanwhile marks its fraud sums out of date. Returns whether it was installed."""
+        if merge.result is None or self._sorted[merge.entity] is not merge.start:
+            return False
+        merge.result.stale_fraud |= self._epoch != merge.epoch
+        self._sorted[merge.entity] = merge.result
+        return True
+
+    def _due(self, end: int, times: int) -> list[str]:
+        """The entities whose tails before row `end` are `times` as long as a merge waits for, longest first."""
+        waits = {e: times * max(TAIL, self._sorted[e].built // 32) for e in self.entities}
+        due = [e for e in self.entities if end - self._sorted[e].built >= waits[e]]
+        return sorted(due, key=lambda e: self._sorted[e].built)
 
     def write(self, batch: Transactions) -> tuple[np.ndarray, np.ndarray]:
         """`OnlineStore.write`: stores the transactions not stored yet (an id twice in the batch: its first
@@ -140,6 +186,7 @@ class RecordIndex:
         fraud = self._columns["fraud"]
         rows = rows[fraud[rows] == 0]
         fraud[rows] = 1
+        self._epoch += bool(len(rows))
         for index in self._sorted.values():
             index.stale_fraud |= bool(len(rows)) and int(rows.min()) < index.built
         return self._columns["transaction_id"][rows]
@@ -224,67 +271,8 @@ class RecordIndex:
             self._merge_tail(entity, self.size)
 
     def _merge_tail(self, entity: str, end: int) -> None:
-        """Inserts the tail's rows before row `end` into the sorted part, each after the rows of its key with the
-        same time or earlier, then rebuilds the sums over it (linear in the sorted part's size).
-
-        The sorted part's composite (see WindowSums) is kept as it is while the new rows' keys are among its
-        keys and their times inside its span, which leaves room for later times (`HEADROOM`); only otherwise
-        is it worked out again. With the insert positions shared by every column, a merge of 1 M indexed rows
-        took 21-23 ms here, against 31-33 ms recomputing the composite and inserting each column on its own."""
-        index = self._sorted[entity]
-        if index.built >= end:
-            return
-        new_rows = np.arange(index.built, end)
-        new_keys, new_times = self._columns[entity][index.built : end], self._columns["time_us"][index.built : end]
-        layout = self._layout(index, new_keys, new_times)
-        if layout is None:  # keys and times too far apart to share one int64: a sort, no sums
-            rows = np.concatenate([index.rows, new_rows])
-            rows = rows[np.lexsort((rows, self._columns["time_us"][rows], self._columns[entity][rows]))]
-            index.keys, index.rows = self._columns[entity][rows], rows
-            index.amounts, index.frauds = self._columns["amount_micros"][rows], self._columns["fraud"][rows]
-            index.sums, index.built = None, end
-            return
-        distinct, base, span, old = layout
-        # By key and time, then arrival (a stable sort); the keys' ranks then searched for in ascending order
-        # (20 k rows here: 1.6 ms, against 3.1 ms ranking them in arrival order and sorting the composite).
-        order = np.lexsort((new_times, new_keys))
-        new_rows, new_keys, new_times = new_rows[order], new_keys[order], new_times[order]
-        new = np.searchsorted(distinct, new_keys) * span + (new_times - base)
-        # Each new row after the stored rows of the same key and time.
-        insert = _Inserter(np.searchsorted(old, new, side="right"), len(old))
-        if index.stale_fraud:
-            index.frauds = self._columns["fraud"][index.rows]
-        index.keys, index.rows = insert(index.keys, new_keys), insert(index.rows, new_rows)
-        index.amounts = insert(index.amounts, self._columns["amount_micros"][new_rows])
-        index.frauds = insert(index.frauds, self._columns["fraud"][new_rows])
-        amounts, frauds = cumulative(index.amounts), cumulative(index.frauds)
-        index.sums = WindowSums(distinct, base, span, insert(old, new), amounts, frauds)
-        index.stale_fraud, index.built = False, end
-
-    def _layout(
-        self, index: _Sorted, new_keys: np.ndarray, new_times: np.ndarray
-    ) -> tuple[np.ndarray, int, int, np.ndarray] | None:
-        """The distinct keys, base and span of the composite over the sorted part and the new rows, and the
-        sorted part's composite in them; None if keys * span does not fit an int64."""
-        sums = index.sums
-        if (
-            sums is not None
-            and len(sums.keys)
-            and int(new_times.min()) >= sums.base
-            and int(new_times.max()) < sums.base + sums.span
-            and np.isin(new_keys, sums.keys).all()
-        ):
-            return sums.keys, sums.base, sums.span, sums.composite
-        old_times = self._columns["time_us"][index.rows]
-        times = np.concatenate([old_times, new_times])
-        base, needed = int(times.min()), int(times.max()) - int(times.min()) + 1
-        first = np.ones(len(index.keys), dtype=bool)  # each indexed key's first row (they are sorted)
-        first[1:] = index.keys[1:] != index.keys[:-1]
-        distinct = np.union1d(index.keys[first], new_keys)
-        span = next((s for s in (needed + needed // HEADROOM, needed) if len(distinct) * s < 2**62), None)
-        if span is None:
-            return None
-        return distinct, base, span, np.searchsorted(distinct, index.keys) * span + (old_times - base)
+        """Inserts the tail's rows before row `end` into the sorted part (`_merged`)."""
+        self._sorted[entity] = _merged(replace(self._sorted[entity]), entity, end, self._columns)
 
     def _sums(self, index: _Sorted) -> WindowSums | None:
         """The sorted part's sums, the fraud sums brought up to date first if a flag was set since."""
@@ -301,3 +289,69 @@ class RecordIndex:
             grown = max(size, 2 * capacity)
             for name, column in self._columns.items():
                 self._columns[name] = np.concatenate([column, np.zeros(grown - capacity, dtype=np.int64)])
+
+
+def _merged(index: _Sorted, entity: str, end: int, columns: dict[str, np.ndarray]) -> _Sorted:
+    """`index` (a copy of an entity's sorted part, changed and returned) with the tail's rows before row `end`
+    inserted, each after the rows of its key with the same time or earlier, and the sums over it rebuilt
+    (linear in the sorted part's size).
+
+    The sorted part's composite (see WindowSums) is kept as it is while the new rows' keys are among its
+    keys and their times inside its span, which leaves room for later times (`HEADROOM`); only otherwise
+    is it worked out again. With the insert positions shared by every column, a merge of 1 M indexed rows
+    took 21-23 ms here, against 31-33 ms recomputing the composite and inserting each column on its own."""
+    if index.built >= end:
+        return index
+    new_rows = np.arange(index.built, end)
+    new_keys, new_times = columns[entity][index.built : end], columns["time_us"][index.built : end]
+    layout = _layout(index, new_keys, new_times, columns)
+    if layout is None:  # keys and times too far apart to share one int64: a sort, no sums
+        rows = np.concatenate([index.rows, new_rows])
+        rows = rows[np.lexsort((rows, columns["time_us"][rows], columns[entity][rows]))]
+        index.keys, index.rows = columns[entity][rows], rows
+        index.amounts, index.frauds = columns["amount_micros"][rows], columns["fraud"][rows]
+        index.sums, index.built = None, end
+        return index
+    distinct, base, span, old = layout
+    # By key and time, then arrival (a stable sort); the keys' ranks then searched for in ascending order
+    # (20 k rows here: 1.6 ms, against 3.1 ms ranking them in arrival order and sorting the composite).
+    order = np.lexsort((new_times, new_keys))
+    new_rows, new_keys, new_times = new_rows[order], new_keys[order], new_times[order]
+    new = np.searchsorted(distinct, new_keys) * span + (new_times - base)
+    # Each new row after the stored rows of the same key and time.
+    insert = _Inserter(np.searchsorted(old, new, side="right"), len(old))
+    if index.stale_fraud:
+        index.frauds = columns["fraud"][index.rows]
+    index.keys, index.rows = insert(index.keys, new_keys), insert(index.rows, new_rows)
+    index.amounts = insert(index.amounts, columns["amount_micros"][new_rows])
+    index.frauds = insert(index.frauds, columns["fraud"][new_rows])
+    amounts, frauds = cumulative(index.amounts), cumulative(index.frauds)
+    index.sums = WindowSums(distinct, base, span, insert(old, new), amounts, frauds)
+    index.stale_fraud, index.built = False, end
+    return index
+
+
+def _layout(
+    index: _Sorted, new_keys: np.ndarray, new_times: np.ndarray, columns: dict[str, np.ndarray]
+) -> tuple[np.ndarray, int, int, np.ndarray] | None:
+    """The distinct keys, base and span of the composite over the sorted part and the new rows, and the
+    sorted part's composite in them; None if keys * span does not fit an int64."""
+    sums = index.sums
+    if (
+        sums is not None
+        and len(sums.keys)
+        and int(new_times.min()) >= sums.base
+        and int(new_times.max()) < sums.base + sums.span
+        and np.isin(new_keys, sums.keys).all()
+    ):
+        return sums.keys, sums.base, sums.span, sums.composite
+    old_times = columns["time_us"][index.rows]
+    times = np.concatenate([old_times, new_times])
+    base, needed = int(times.min()), int(times.max()) - int(times.min()) + 1
+    first = np.ones(len(index.keys), dtype=bool)  # each indexed key's first row (they are sorted)
+    first[1:] = index.keys[1:] != index.keys[:-1]
+    distinct = np.union1d(index.keys[first], new_keys)
+    span = next((s for s in (needed + needed // HEADROOM, needed) if len(distinct) * s < 2**62), None)
+    if span is None:
+        return None
+    return distinct, base, span, np.searchsorted(distinct, index.keys) * span + (old_times - base)

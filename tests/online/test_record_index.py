@@ -123,3 +123,48 @@ def test_window_sums_stay_exact_across_merges_of_later_times_new_keys_and_earlie
         start = upto[1] - int((stored["customer_id"] == 1).sum())
         expected = stored["amount_micros"][(stored["customer_id"] == 1) & (stored["time_us"] <= 0)].sum()
         assert sums.amount[upto[0]] - sums.amount[start] == expected
+
+
+def test_a_merge_worked_out_while_rows_are_added_and_flagged_keeps_them_and_one_overtaken_is_dropped():
+    """A merge taken from the index, worked out while more rows are stored and flags set (as the SQLite store's
+    follow thread does outside its lock), then installed: the windows count every row and every flag."""
+    rng = np.random.default_rng(3)
+    index = RecordIndex(("customer_id",), merge_on_append=False)
+
+    def stored(count: int) -> np.ndarray:
+        entries = np.zeros(count, dtype=index.entry)
+        entries["transaction_id"] = np.arange(index.size, index.size + count)
+        entries["time_us"] = entries["transaction_id"] * 1_000
+        entries["customer_id"] = rng.integers(0, 20, count)
+        index.append(entries)
+        return entries
+
+    stored(3 * TAIL)
+    index.merge_due()
+    stored(2 * TAIL)
+    merge = index.pending_merge()
+    assert merge is not None and index.pending_merge() is not None  # taking one changes nothing
+    merge.compute()
+    stored(TAIL // 2)  # after the merge was taken: the index's tail once it is installed
+    flagged = np.array([5, 4 * TAIL, 4 * TAIL + 1, 5 * TAIL + 3])  # in the sorted part, the merged tail, the new tail
+    index.flag(flagged)
+    assert index.finish_merge(merge)
+    entries = index.records()
+    keys = np.arange(21)
+    history = index.histories("customer_id", keys, summed=True)
+    assert sorted(history.transaction_id.tolist()) == list(range(5 * TAIL, index.size))  # only the new tail listed
+    sums = history.indexed
+    assert sums is not None
+    merged = entries[: 5 * TAIL]
+    _assert_positions_as_a_scan(sums, merged, keys, np.full(21, 10**12), [0])
+    assert int(sums.fraud[-1]) == 3  # the flags set while the merge was worked out, on the rows it merged
+
+    stored(3 * TAIL)
+    stale = index.pending_merge()
+    assert stale is not None
+    stale.compute()
+    size = index.size
+    index.keep(np.flatnonzero(index.column("transaction_id") % 2 == 0))  # the sorted part is built again
+    assert not index.finish_merge(stale)
+    history = index.histories("customer_id", keys)
+    assert sorted(history.transaction_id.tolist()) == list(range(0, size, 2))

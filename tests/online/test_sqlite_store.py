@@ -1,11 +1,14 @@
 """The SQLite store's log, as the service's workers share it: each process replays what the others wrote."""
 
 import sqlite3
+import time
 
 import numpy as np
 import pytest
 
 from mlplatform.features.definitions import FRAUD
+from mlplatform.features.online import OnlineEngine
+from mlplatform.online_store import US
 from mlplatform.online_store.sqlite import SQLiteStore
 from tests.online.test_store_contract import DAY_US, DELAY, T0, batch, rows
 
@@ -82,3 +85,38 @@ def test_a_failed_write_leaves_neither_the_file_nor_the_index_changed(tmp_path, 
         assert store.write(batch([2], [T0 + 1], [6.0], [7], [50])) == 1  # the retry is new, not a duplicate
     with SQLiteStore(path, FRAUD.entities) as reopened:
         assert [r[1] for r in rows(reopened.histories("customer_id", np.array([7])))] == [1, 2]
+
+
+def test_a_followed_store_merges_outside_the_requests_and_scores_as_one_that_merges_in_them(tmp_path, monkeypatch):
+    """The follow thread works merges out beside the requests and installs them; the features are those of a
+    store that merges in its requests, batch after batch."""
+    rng = np.random.default_rng(5)
+    with (
+        SQLiteStore(tmp_path / "a.db", FRAUD.entities) as followed,
+        SQLiteStore(tmp_path / "b.db", FRAUD.entities) as inline,
+    ):
+        in_requests, installed = [], []  # merges in read_and_write (the calls with `upto`); by the follow thread
+        merge_due, finish_merge = followed._index.merge_due, followed._index.finish_merge
+        monkeypatch.setattr(
+            followed._index, "merge_due", lambda *a, **k: ("upto" in k and in_requests.append(k)) or merge_due(*a, **k)
+        )
+        monkeypatch.setattr(followed._index, "finish_merge", lambda m: finish_merge(m) and installed.append(m) is None)
+        followed.follow(0.01)
+        engines = OnlineEngine(FRAUD, followed), OnlineEngine(FRAUD, inline)
+        size = 700
+        for k in range(12):  # ~8 k transactions: several merges of each entity's tail
+            ids = np.arange(k * size, (k + 1) * size)
+            customers, terminals = rng.integers(0, 40, size), rng.integers(0, 30, size)
+            scored = batch(ids, T0 + ids * 10 * US, rng.uniform(1, 100, size), customers, terminals)
+            a, b = (engine.compute(scored) for engine in engines)
+            np.testing.assert_array_equal(a, b)
+            for engine in engines:  # a few chargebacks, reported in time
+                engine.label(ids[rng.integers(0, size, 3)], np.full(3, T0 + ids[-1] * 10 * US))
+        # The follow thread does the merges (a request merges only when it falls 4 tails behind, as on a busy CI).
+        assert len(installed) >= 4 and len(installed) > len(in_requests)
+        for _ in range(500):
+            with followed._lock:
+                if followed._index.pending_merge() is None:
+                    break
+            time.sleep(0.01)
+        assert followed._index.pending_merge() is None  # every due tail merged
