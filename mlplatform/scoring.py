@@ -134,20 +134,27 @@ class Scorer:
         log_flush_seconds: float = 1.0,
     ) -> None:
         """Every scored transaction is logged to `landing_zone` (if given), its files headed by the names of
-        their features (`log_feature_names`)."""
+        their features."""
         self.features = features
         self.engine = engine
         self.model = model
-        self.log = None
-        if landing_zone is not None:
-            header = {FEATURE_NAMES: log_feature_names(features)}
-            self.log = ScoringLog(landing_zone, log_flush_seconds, header=header)
-        reported = _reported_features(features)
+        # The reference features a response may return: all but the raw amount, which the request holds.
+        reported = [
+            (i, f.reference_name, f.dtype == "int64")
+            for i, f in enumerate(features.features)
+            if not (isinstance(f, RequestFeature) and f.transform == "identity")
+        ]
         self.reported_names = [name for _, name, _ in reported]
         self.reported_columns = [i for i, _, _ in reported]
         self.reported_is_whole = [whole for _, _, whole in reported]
-        # The log's features: the whole numbers' columns, then the others' (see log_feature_names).
-        self._logged = [np.array([i for i, _, whole in reported if whole == w], dtype=np.intp) for w in (True, False)]
+        # The log holds them as two arrays, the whole numbers' columns then the others', so that counts are
+        # written as integers; its files' header names them in that order.
+        logged = [[(i, name) for i, name, whole in reported if whole == w] for w in (True, False)]
+        self._logged = [np.array([i for i, _ in part], dtype=np.intp) for part in logged]
+        self.log = None
+        if landing_zone is not None:
+            header = {FEATURE_NAMES: [name for part in logged for _, name in part]}
+            self.log = ScoringLog(landing_zone, log_flush_seconds, header=header)
 
     @classmethod
     def from_settings(cls, settings: Settings, model: Models | None = None, features: FeatureSet = FRAUD) -> Scorer:
@@ -238,23 +245,6 @@ class Scorer:
     def label(self, labels: list[Label]) -> int:
         ids = np.fromiter((x.transaction_id for x in labels), np.int64, len(labels))
         return self.engine.label(ids, np.fromiter((_us(x.reported_at) for x in labels), np.int64, len(labels)))
-
-
-def _reported_features(features: FeatureSet) -> list[tuple[int, str, bool]]:
-    """The features a response may return and the log holds, as (the engine's column, reference name, whether
-    a whole number): all but the raw amount, which the request holds."""
-    return [
-        (i, f.reference_name, f.dtype == "int64")
-        for i, f in enumerate(features.features)
-        if not (isinstance(f, RequestFeature) and f.transform == "identity")
-    ]
-
-
-def log_feature_names(features: FeatureSet) -> list[str]:
-    """The names of the values of the scoring log's features, in their order (its files' header): the whole
-    numbers first, then the others, so that each line's counts are written as integers."""
-    reported = _reported_features(features)
-    return [name for _, name, whole in reported if whole] + [name for _, name, whole in reported if not whole]
 
 
 def _us(moment: datetime) -> int:

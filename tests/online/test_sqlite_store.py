@@ -97,10 +97,20 @@ def test_a_followed_store_merges_outside_the_requests_and_scores_as_one_that_mer
     ):
         in_requests, installed = [], []  # merges in read_and_write (the calls with `upto`); by the follow thread
         merge_due, finish_merge = followed._index.merge_due, followed._index.finish_merge
-        monkeypatch.setattr(
-            followed._index, "merge_due", lambda *a, **k: ("upto" in k and in_requests.append(k)) or merge_due(*a, **k)
-        )
-        monkeypatch.setattr(followed._index, "finish_merge", lambda m: finish_merge(m) and installed.append(m) is None)
+
+        def counted_merge_due(upto=None, limit=None):
+            if upto is not None:
+                in_requests.append(upto)
+            merge_due(upto, limit)
+
+        def counted_finish_merge(merge):
+            if finish_merge(merge):
+                installed.append(merge)
+                return True
+            return False
+
+        monkeypatch.setattr(followed._index, "merge_due", counted_merge_due)
+        monkeypatch.setattr(followed._index, "finish_merge", counted_finish_merge)
         followed.follow(0.01)
         engines = OnlineEngine(FRAUD, followed), OnlineEngine(FRAUD, inline)
         size = 700
