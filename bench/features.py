@@ -8,7 +8,6 @@ of a 1M-row spine with one and three 10M-row views, against pandas `merge_asof`.
 """
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -135,10 +134,10 @@ def run_case(case: str, folder: Path) -> dict:
     return {"case": case, "rows": rows, "seconds": seconds, "kernel_seconds": kernel, "peak_gib": peak_gib}
 
 
-def _measure(case: str, folder: Path, repeats: int = 1, env: dict[str, str] | None = None) -> dict:
-    """The case in a fresh process `repeats` times (with `env` added to the environment): the median time
-    (this 2-core virtual machine's times vary by half from run to run), the kernel's CPU time of each run
-    (where most of that variation lies) and the highest peak memory."""
+def _measure(case: str, folder: Path, repeats: int = 1) -> dict:
+    """The case in a fresh process `repeats` times: the median time (this 2-core virtual machine's times vary
+    by half from run to run), the kernel's CPU time of each run (where most of that variation lies) and the
+    highest peak memory."""
     runs = []
     for _ in range(repeats):
         done = subprocess.run(
@@ -146,7 +145,6 @@ def _measure(case: str, folder: Path, repeats: int = 1, env: dict[str, str] | No
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, **(env or {})},
         )
         if done.returncode != 0:
             error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
@@ -167,9 +165,9 @@ def _same_values(folder: Path, a: str, b: str) -> bool:
     return list(left.columns) == list(right.columns) and all(left[c].equals(right[c]) for c in left.columns)
 
 
-def _engines(folder: Path, scale: str, engines: list[str], repeats: int, env: dict[str, str] | None = None) -> None:
+def _engines(folder: Path, scale: str, engines: list[str], repeats: int) -> None:
     # Spark, a reference rather than a contender here, runs once.
-    results = {e: _measure(f"features-{e}{scale}", folder, 1 if e == "spark" else repeats, env) for e in engines}
+    results = {e: _measure(f"features-{e}{scale}", folder, 1 if e == "spark" else repeats) for e in engines}
     pandas_ = results.get("pandas", {})
     for engine in ("duckdb", "numpy"):
         if "seconds" in results.get(engine, {}) and "seconds" in pandas_:
@@ -187,10 +185,6 @@ def main(quick: bool = False) -> None:
         print("15 reference features, published dataset (1.75M transactions):")
         _engines(folder, "", ["duckdb", "numpy", "pandas", "spark"], 1 if quick else REPEATS)
         if not quick:
-            # NumPy asks for huge pages for arrays of 4 MB and more; where the kernel's THP defrag setting is
-            # `madvise` (the kernel's default), a fault on such memory may wait for compaction (numpy#31590).
-            print("the same with NumPy's huge-page advice off (NUMPY_MADVISE_HUGEPAGE=0, NumPy's own switch):")
-            _engines(folder, "", ["duckdb", "numpy", "pandas"], REPEATS, {"NUMPY_MADVISE_HUGEPAGE": "0"})
             print("10x the customers (fast simulator):")
             simulate(SimulationConfig(customers=50_000, mode="fast")).transactions.to_parquet(folder / "tx10.parquet")
             _engines(folder, "-10x", ["duckdb", "numpy", "pandas"], REPEATS)

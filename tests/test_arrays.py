@@ -1,8 +1,10 @@
 """Array helpers against the NumPy calls they stand for."""
 
+import threading
+
 import numpy as np
 
-from mlplatform.arrays import stable_argsort
+from mlplatform.arrays import small_pages, stable_argsort
 
 
 def test_stable_argsort_is_numpys_stable_argsort_for_any_integers():
@@ -16,3 +18,35 @@ def test_stable_argsort_is_numpys_stable_argsort_for_any_integers():
     ]
     for values in cases:
         assert np.array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+
+
+def _advice(value: bool) -> bool:
+    """Sets NumPy's huge-page advice; returns what it was."""
+    return np._core.multiarray._set_madvise_hugepage(value)
+
+
+def test_small_pages_turns_numpys_huge_page_advice_off_until_the_last_block_ends():
+    started, release = threading.Event(), threading.Event()
+
+    @small_pages
+    def long_block() -> None:
+        started.set()
+        release.wait(10)
+
+    before = _advice(True)
+    try:
+        other = threading.Thread(target=long_block)
+        other.start()
+        started.wait(10)
+        with small_pages, small_pages:  # nested
+            assert _advice(False) is False
+        assert _advice(False) is False  # the other thread's block still runs
+        release.set()
+        other.join(10)
+        assert _advice(True) is True  # back as it was before the first block
+        _advice(False)
+        with small_pages:
+            pass
+        assert _advice(False) is False  # left off when it was off
+    finally:
+        _advice(before)

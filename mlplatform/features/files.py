@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from mlplatform.arrays import small_pages
 from mlplatform.duck import connect
 from mlplatform.features import duckdb_engine, numpy_engine
 from mlplatform.features.definitions import AMOUNT, EVENT_ID, EVENT_TIME, LABEL, REFERENCE, FeatureSet
@@ -68,6 +69,7 @@ def compute_file(
         con.close()
 
 
+@small_pages  # (see mlplatform/arrays.py)
 def _numpy_file(
     con: duckdb.DuckDBPyConnection, input_path: Path, output_path: Path, labels_path: Path | None, features: FeatureSet
 ) -> int:

@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from mlplatform.arrays import cumulative, stable_argsort
+from mlplatform.arrays import cumulative, small_pages, stable_argsort
 from mlplatform.features.definitions import (
     AMOUNT,
     EVENT_ID,
@@ -100,6 +100,7 @@ def aggregate(f: WindowFeature, count: np.ndarray, total: np.ndarray | None) -> 
     raise ValueError(f"unknown aggregation {f.aggregation!r}")
 
 
+@small_pages  # its arrays are written end to end (see mlplatform/arrays.py)
 def feature_arrays(
     features: FeatureSet,
     time_us: np.ndarray,
