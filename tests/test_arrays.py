@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from mlplatform.arrays import small_pages, stable_argsort
 
@@ -25,6 +26,9 @@ def _advice(value: bool) -> bool:
     return np._core.multiarray._set_madvise_hugepage(value)
 
 
+@pytest.mark.skipif(
+    not hasattr(np._core.multiarray, "_set_madvise_hugepage"), reason="this NumPy has no run-time huge-page switch"
+)
 def test_small_pages_turns_numpys_huge_page_advice_off_until_the_last_block_ends():
     started, release = threading.Event(), threading.Event()
 
