@@ -76,9 +76,10 @@ def _numpy_file(
     """The NumPy engine on the events DuckDB reads: the same file as the DuckDB engine writes."""
     # DuckDB hands the events over as Arrow (the quicker way). Rows are put in id order, as the DuckDB
     # engine writes them, by NumPy: its stable sort of ids that come nearly in order (as in a file written
-    # in time order) takes milliseconds, DuckDB's `order by` a tenth of a second. Keep the copy even for a
+    # in time order) takes milliseconds, DuckDB's `order by` a tenth of a second. The copy is kept even for a
     # file already in id order: on DuckDB's Arrow buffers as they are, the engine took 0.25 s longer on the
-    # published dataset (12 runs each, interleaved; not explained).
+    # published dataset with NumPy's huge-page advice on (12 runs each, interleaved), and no less with it off
+    # (6 pairs).
     table = con.sql(f"select * from {events_sql(input_path, labels_path)}").to_arrow_table()
     order = np.argsort(table[EVENT_ID].to_numpy(), kind="stable")
     events = {name: table[name].to_numpy()[order] for name in table.column_names}
