@@ -7,15 +7,17 @@ terminal, so each looks up and extends real histories). Load comes from wrk in a
 - /score at 16 connections: requests/s, p50/p99, errors; the same for the do-nothing service, and the ratio;
 - one client (wrk, one connection), one request at a time: /score latency p50/p99, lookup and HTTP included;
 - /score_batch with 1,000 new transactions a call (built by wrk), at one connection and at two per
-  worker, each on a service of its own over a copy of the prepared store: transactions/s and a call's
-  p50/p99; the same for its floor (bench/floor_service.py: the
-  service's HTTP stack, validation and responses, with a constant for a score);
+  worker, each on a service of its own over a copy of the prepared store: transactions/s, a call's
+  p50/p99 and each worker's CPU during the run (whether the connections fell on both); the same for
+  its floor (bench/floor_service.py: the service's HTTP stack, validation and responses, with a
+  constant for a score);
 - the online store's read of one transaction's histories, p99, SQLite and Redis;
 - a champion swap in the middle of a load: failed requests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -122,14 +124,18 @@ def main(quick: bool = False) -> None:
         # /score_batch at each connection count on a service of its own, over a copy of the prepared store: a
         # run adds 1-3 M transactions to the day, and a run after it would measure a store grown by them instead
         # (in one session, from one caller: 75 k/s on the prepared store, 58 k/s after a run from 4 callers).
-        batches = {}
+        batches, cores = {}, {}
         for connections in (1, 2 * workers):
             copy = Path(folder) / f"batch-{connections}"
             shutil.copytree(home, copy)
             service = _serve("serving.service:FraudScorer", 3193, {**env, "MLPLATFORM_HOME": str(copy)}, [])
             try:
                 _wrk("http://127.0.0.1:3193", warm_up, {"WRK_DAY": setup.day})  # warm-up (/score), not measured
+                before, started = _workers_cpu(service), time.perf_counter()
                 batches[connections] = _wrk("http://127.0.0.1:3193", seconds, batch, connections=connections)
+                busy = _workers_cpu(service)
+                elapsed = time.perf_counter() - started
+                cores[connections] = [(busy[p] - before.get(p, 0.0)) / elapsed for p in sorted(busy)]
             finally:
                 _stop(service)
             shutil.rmtree(copy)
@@ -150,6 +156,7 @@ def main(quick: bool = False) -> None:
             print("/score_batch, 1,000 transactions a call (the floor: the same HTTP stack, a constant for a score):")
             for connections, r in batches.items():
                 print(_batch_line(f"{connections} connection(s)", r))
+                print(f"    workers' CPU during the run: {', '.join(f'{c:.2f}' for c in cores[connections])} cores")
                 print(_batch_line(f"{connections} connection(s), the floor", floors[connections]))
             # BentoML's workers share one accept queue (bentoml/BentoML#5426): the second figure depends on
             # how wrk's connections happened to fall on them (all on one worker: about the first figure).
@@ -168,6 +175,19 @@ def main(quick: bool = False) -> None:
         finally:
             _stop(service)
         _store_reads(settings, setup.day)
+
+
+def _workers_cpu(service: subprocess.Popen) -> dict[int, float]:
+    """CPU seconds (user and system) each of the service's worker processes has used so far."""
+    import psutil  # BentoML's own dependency
+
+    used = {}
+    for child in psutil.Process(service.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "_bentoml_impl.worker" in " ".join(child.cmdline()):
+                times = child.cpu_times()
+                used[child.pid] = times.user + times.system
+    return used
 
 
 def _batch_line(name: str, r: dict[str, float]) -> str:
