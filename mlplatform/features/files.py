@@ -14,10 +14,10 @@ from mlplatform.features import duckdb_engine, numpy_engine
 from mlplatform.features.definitions import AMOUNT, EVENT_ID, EVENT_TIME, LABEL, REFERENCE, FeatureSet
 from mlplatform.features.engines import DEFAULT, Engine
 
-# DuckDB writes the file for both of its engines, on every core, with Snappy (DuckDB's default): measured
-# here on the published dataset's features, the write alone took 0.20 s against 0.25 s for LZ4 and for zstd's
-# fastest level (9 runs each, interleaved; 50 MB each) and the NumPy engine's file in and file out a median
-# 1.10 s against 1.14 s (16 fresh processes each, interleaved, faster in 12 pairs). LZ4 had replaced zstd.
+# DuckDB writes the file for both of its engines, on every core, with Snappy (DuckDB's default). Measured
+# here on the published dataset's features: the write alone 0.20 s against 0.25 s for LZ4 and for zstd's
+# fastest level (9 runs each, interleaved; Snappy's and LZ4's files 50 MB), the NumPy engine's file in and
+# file out a median 1.10 s against 1.14 s with LZ4 (16 fresh processes each, interleaved, faster in 12 pairs).
 PARQUET = "format parquet, compression snappy"
 
 
