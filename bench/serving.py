@@ -158,8 +158,8 @@ def main(quick: bool = False) -> None:
                 print(_batch_line(f"{connections} connection(s)", r))
                 print(f"    workers' CPU during the run: {', '.join(f'{c:.2f}' for c in cores[connections])} cores")
                 print(_batch_line(f"{connections} connection(s), the floor", floors[connections]))
-            # BentoML's workers share one accept queue (bentoml/BentoML#5426): the second figure depends on
-            # how wrk's connections happened to fall on them (all on one worker: about the first figure).
+            # BentoML's workers share one accept queue (bentoml/BentoML#5426): wrk's connections may all fall on
+            # one worker at first; the service's once-a-second reconnection (serving/app.py) spreads them.
 
             # A champion swap in the middle of a load.
             load: dict[str, dict[str, float]] = {}

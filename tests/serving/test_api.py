@@ -46,12 +46,14 @@ def model() -> PortableModel:
     return PortableModel(trained.module, trained.features)
 
 
-def client(tmp_path, model, token: str = "", champion: bool = True) -> tuple[TestClient, Scorer]:
+def client(
+    tmp_path, model, token: str = "", champion: bool = True, reconnect_seconds: float = 3600
+) -> tuple[TestClient, Scorer]:
     store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", FRAUD)
     zone = LocalLandingZone(tmp_path / "landing")
     champion_ = Fixed(Champion("7", model) if champion else None)
     scorer = Scorer(FRAUD, OnlineEngine(FRAUD, store), champion_, zone, log_flush_seconds=3600)
-    app = create_app(token)
+    app = create_app(token, reconnect_seconds)
     app.state.scorer = scorer
     return TestClient(app), scorer
 
@@ -142,6 +144,19 @@ def test_a_token_guards_scoring_only_when_set(tmp_path, model):
     assert api.post("/score", json=TX, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert api.post("/labels", json=[], headers={"Authorization": "Basic s3cret"}).status_code == 401
     assert api.post("/score", json=TX, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    scorer.close()
+
+
+def test_a_response_closes_its_connection_once_per_interval(tmp_path, model):
+    """So that clients reconnect and their connections spread over the workers (serving/app.py)."""
+    api, scorer = client(tmp_path, model)
+    assert "connection" not in api.post("/score", json=TX).headers  # within the interval: kept alive
+    scorer.close()
+    api, scorer = client(tmp_path / "due", model, reconnect_seconds=0)
+    for i in range(3):  # each one due: every response, its score included, asks the client to reconnect
+        response = api.post("/score_batch", json=[{**TX, "transaction_id": 10 + i}])
+        assert response.status_code == 200 and response.headers["connection"] == "close"
+        assert response.json()[0]["transaction_id"] == 10 + i
     scorer.close()
 
 
