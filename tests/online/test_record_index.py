@@ -168,3 +168,30 @@ def test_a_merge_worked_out_while_rows_are_added_and_flagged_keeps_them_and_one_
     assert not index.finish_merge(stale)
     history = index.histories("customer_id", keys)
     assert sorted(history.transaction_id.tolist()) == list(range(0, size, 2))
+
+
+def test_fraud_and_amount_sums_stay_exact_across_merges_of_rows_with_and_without_flags():
+    """Merges of rows without a flag (the fraud sums extended, not summed again), of rows with one, and after a
+    flag set on merged rows: each key's fraud and amount sums up to a time are a scan's."""
+    rng = np.random.default_rng(5)
+    index = RecordIndex(("customer_id",))
+    for step, fraud_rate in enumerate([0.3, 0.0, 0.0, 0.2, 0.0]):
+        entries = np.zeros(2 * TAIL, dtype=index.entry)
+        entries["transaction_id"] = np.arange(index.size, index.size + len(entries))
+        entries["time_us"] = rng.integers(0, 50, len(entries)) * 1_000 + step * 10_007  # between earlier rows
+        entries["customer_id"] = rng.choice([2, 4, 6, 8] + [10] * step, len(entries))  # a new key after the first
+        entries["amount_micros"] = rng.integers(0, 10**8, len(entries))
+        entries["fraud"] = rng.random(len(entries)) < fraud_rate
+        if step == 4:
+            index.flag(rng.choice(index.size, 50, replace=False))  # rows merged already: their sums are stale
+        index.append(entries)
+        stored = index.records()
+        sums = index.histories("customer_id", np.array([2]), summed=True).indexed
+        assert sums is not None and len(sums.composite) == len(stored)  # every row merged
+        keys, times = rng.choice([1, 2, 4, 6, 8, 10], 300), rng.integers(-1_000, 100_000, 300)
+        upto = sums.positions(keys, times, [0])[0]
+        start = sums.positions(keys, np.full(len(keys), -(10**6)), [0])[0]
+        for key, t, a, b in zip(keys.tolist(), times.tolist(), start.tolist(), upto.tolist(), strict=True):
+            mine = (stored["customer_id"] == key) & (stored["time_us"] <= t)
+            assert sums.fraud[b] - sums.fraud[a] == stored["fraud"][mine].sum()
+            assert sums.amount[b] - sums.amount[a] == stored["amount_micros"][mine].sum()
