@@ -114,9 +114,10 @@ def _pieces(fields: Mapping[str, Value]) -> tuple[list[bytes], list[list[bytes]]
                 columns.append(_encoded(key, array)[2:-2].split(b"],[") if len(array) else [])
                 between.append(b"")
             between[-1] += b"]"
-        elif isinstance(value, list):
-            columns.append([orjson.dumps(s) for s in value])
-            between.append(b"")
+        elif isinstance(value, list):  # strings, cut at the quotes between them (a quote inside one is escaped)
+            between[-1] += b'"'
+            columns.append(orjson.dumps(value)[2:-2].split(b'","') if value else [])
+            between.append(b'"')
         else:
             between[-1] += orjson.dumps(value)
     between[-1] += b"}"

@@ -227,12 +227,13 @@ class RecordIndex:
         return bool(((rows >= 0) & (rows < end)).any())
 
     def batch_histories(
-        self, keys: dict[str, np.ndarray], transaction_ids: np.ndarray, before: int | None = None
+        self, keys: dict[str, np.ndarray], transaction_ids: np.ndarray, before: int | None = None, new: bool = False
     ) -> dict[str, History]:
         """Each entity's histories for a batch about to be written (`OnlineStore.read_and_write`), of the rows
         before `before`. A batch of more than one transaction, none of them stored, reads the sorted part as
-        its sums; a retried one reads every row, so that the engine leaves out the stored copies."""
-        summed = len(transaction_ids) > 1 and not self.stores_any(transaction_ids, before)
+        its sums; a retried one reads every row, so that the engine leaves out the stored copies. `new`: the
+        caller knows that none is stored before `before` (its write stored every one)."""
+        summed = len(transaction_ids) > 1 and (new or not self.stores_any(transaction_ids, before))
         return {entity: self.histories(entity, keys[entity], before, summed) for entity in self.entities}
 
     def histories(self, entity: str, keys: np.ndarray, before: int | None = None, summed: bool = False) -> History:

@@ -11,7 +11,7 @@ from mlplatform.scoring_log import BY_COLUMN, ScoringLog, Value, json_lines
 from mlplatform.sources.ingest import ingest_scoring_logs
 from mlplatform.sources.landing import open_landing_zone
 
-TRICKY = '},{"request_id":"x"}\n{"request_id": 100% "quoted", \\ back'
+TRICKY = '},{"request_id":"x"}\n{"request_id": 100% "quoted", \\ back","a\\'  # ends in a backslash
 TIMES = ["2018-05-10T23:59:59", "2018-05-11T00:00:00.000001", "2018-05-10T08:00:00.500000"]
 
 
