@@ -1,10 +1,13 @@
 """Stored transactions in this process's memory, indexed by each entity's key: the in-memory backend's
 whole state, and the SQLite backend's reading side (it replays its log into one).
 
-Columns are arrays grown by doubling, one row per transaction in arrival order. Per entity, a sorted
-copy of the key column and the rows in (key, time, arrival) order (`_Sorted`) answer "every row of
-these keys" with two binary searches and one gather; rows appended since are a short unsorted tail,
-scanned, and merged into the sorted part once it is long enough (a binary-searched insert, not a sort).
+Columns are arrays grown by doubling, one row per transaction in arrival order; a transaction's row is
+found by its id in a dict of the recent ones, then in the older ones' sorted ids (`_Ids`). Per entity,
+the rows in (key, time, arrival) order (`_Sorted`) answer "every row of these keys" with binary searches
+and one gather; rows appended since are a short unsorted tail, scanned, and merged into the sorted part
+once it is long enough (a binary-searched insert, not a sort). The SQLite store works each of these out
+aside, outside its locks (`PendingMerge`, `PendingIds`, `PendingGrowth`): a worker then never waits for
+another's upkeep.
 
 The sorted part also keeps cumulative amount and fraud sums in its order (`WindowSums`), so a batch can
 take each window over it from two binary searches instead of gathering its keys' rows
@@ -23,6 +26,7 @@ import numpy as np
 from mlplatform.arrays import cumulative
 from mlplatform.online_store.base import RECORD, History, Transactions, WindowSums
 
+RECENT_IDS = 1 << 17  # ids looked up in a dict before they are moved to the sorted ids (see `_Ids`)
 TAIL = 1024  # rows appended before they are merged into each entity's sorted index (or 1/32 of it, if more)
 HEADROOM = 4  # a new composite's span leaves room for times a quarter of its span later
 COLUMNS: tuple[str, ...] = RECORD.names or ()  # transaction_id, time_us, amount_micros, fraud
@@ -95,6 +99,76 @@ class _Inserter:
         return out
 
 
+@dataclass(frozen=True)
+class _Ids:
+    """The ids of rows [0, end), sorted, with their rows: where an id is looked up once the dict of recent ones has
+    let it go. A dict of every id grew by doubling, and each growth (a few hundred ms at millions of ids, in
+    every worker at once under the writer lock) stalled the service (bench/serving.py: a /score_batch call's
+    p99); the dict now holds at most RECENT_IDS, and the sorted ids grow by an insert worked out aside."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+    end: int
+
+    def rows_of(self, transaction_ids: np.ndarray) -> np.ndarray:
+        """The row of each id, -1 where it is not among these."""
+        out = np.full(len(transaction_ids), -1, dtype=np.int64)
+        if not len(self.ids):
+            return out
+        inside = np.flatnonzero((transaction_ids >= self.ids[0]) & (transaction_ids <= self.ids[-1]))
+        wanted = transaction_ids[inside]
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        out[inside] = np.where(self.ids[at] == wanted, self.rows[at], -1)
+        return out
+
+    def holds(self, transaction_id: int, recent: dict[int, int]) -> bool:
+        """Whether one id is stored, among these or the `recent` ones (rows_of for one, without its arrays)."""
+        if transaction_id in recent:
+            return True
+        ids = self.ids
+        if not len(ids) or not ids[0] <= transaction_id <= ids[-1]:
+            return False
+        return bool(ids[np.searchsorted(ids, transaction_id)] == transaction_id)
+
+    def extended(self, transaction_ids: np.ndarray, end: int) -> _Ids:
+        """These with the ids of rows [self.end, end) added (`transaction_ids`: the whole id column, up to `end`)."""
+        new = transaction_ids[self.end : end]
+        order = np.argsort(new)
+        insert = _Inserter(np.searchsorted(self.ids, new[order]), len(self.ids))
+        return _Ids(insert(self.ids, new[order]), insert(self.rows, order + self.end), end)
+
+
+@dataclass
+class PendingIds:
+    """The recent ids' move to the sorted ids, worked out outside the owner's lock, as `PendingMerge` is."""
+
+    start: _Ids
+    column: np.ndarray
+    end: int
+    result: _Ids | None = None
+
+    def compute(self) -> None:
+        self.result = self.start.extended(self.column, self.end)
+
+
+@dataclass
+class PendingGrowth:
+    """The columns copied into twice their room outside the owner's lock, as `PendingMerge` is: grown by an
+    append instead, under the SQLite store's writer lock, every worker waited for it (~100 ms at 2 M rows)."""
+
+    columns: dict[str, np.ndarray]
+    size: int
+    epoch: int
+    result: dict[str, np.ndarray] | None = None
+
+    def compute(self) -> None:
+        result = {}
+        for name, column in self.columns.items():
+            result[name] = np.zeros(2 * len(column), dtype=column.dtype)
+            result[name][: self.size] = column[: self.size]
+        self.result = result
+
+
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The concatenation of arange(start, start + count) for each pair, without a Python loop."""
     total = int(counts.sum())
@@ -109,7 +183,8 @@ class RecordIndex:
         self.merge_on_append = merge_on_append
         self.size = 0
         self._columns = {name: np.zeros(1024, dtype=np.int64) for name in (*COLUMNS, *self.entities)}
-        self._row: dict[int, int] = {}  # transaction id -> row
+        self._row: dict[int, int] = {}  # transaction id -> row, of the rows from `_ids.end` on
+        self._ids = _Ids(_EMPTY, _EMPTY, 0)  # the ids of the rows before
         self._sorted = {e: _Sorted(_EMPTY, _EMPTY, 0) for e in self.entities}
         self._epoch = 0  # flag calls that set a flag: a merge worked out meanwhile may hold stale flags
         # A stored transaction with its keys, as `append` takes it and `records` gives it back.
@@ -121,7 +196,11 @@ class RecordIndex:
     def rows_of(self, transaction_ids: np.ndarray) -> np.ndarray:
         """The row of each id, -1 where it is not stored."""
         get = self._row.get
-        return np.fromiter((get(t, -1) for t in transaction_ids.tolist()), np.int64, len(transaction_ids))
+        rows = np.fromiter((get(t, -1) for t in transaction_ids.tolist()), np.int64, len(transaction_ids))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing) and self._ids.end:
+            rows[missing] = self._ids.rows_of(transaction_ids[missing])
+        return rows
 
     def append(self, entries: np.ndarray) -> None:
         """Stores `entries` (`entry` rows); their ids must be new and distinct."""
@@ -137,10 +216,34 @@ class RecordIndex:
     def merge_due(self, upto: int | None = None, limit: int | None = None) -> None:
         """Merges each entity's tail (its rows before row `upto`) into the sorted part once it is long enough:
         TAIL rows, or a 32nd of the sorted part (a merge rewrites the sorted part: amortised, ~1 us a row).
-        With `limit`, that many entities at most, the longest tails first (so one call pays for one merge)."""
+        With `limit`, that many entities at most, the longest tails first (so one call pays for one merge).
+        The recent ids are moved to the sorted ids too once there are RECENT_IDS of them."""
         end = self.size if upto is None else upto
         for entity in self._due(end, 1)[:limit]:
             self._merge_tail(entity, end)
+        if (pending := self.pending_ids()) is not None:
+            pending.compute()
+            self.finish_ids(pending)
+
+    def ids_due(self, times: int = 1) -> bool:
+        """Whether the dict of recent ids holds `times` RECENT_IDS."""
+        return len(self._row) >= times * RECENT_IDS
+
+    def pending_ids(self) -> PendingIds | None:
+        """The recent ids' move to the sorted ids, to be worked out outside the owner's lock; None if not due."""
+        if not self.ids_due():
+            return None
+        return PendingIds(self._ids, self._columns["transaction_id"], self.size)
+
+    def finish_ids(self, pending: PendingIds) -> bool:
+        """Installs a worked-out move of the recent ids (unless the index was emptied meanwhile, `keep`): the dict
+        then holds the ids stored since it was taken."""
+        if pending.result is None or self._ids is not pending.start:
+            return False
+        self._ids = pending.result
+        ids = self._columns["transaction_id"][pending.end : self.size].tolist()
+        self._row = dict(zip(ids, range(pending.end, self.size), strict=True))
+        return True
 
     def tail_due(self, times: int = 1) -> bool:
         """Whether an entity's tail is `times` as long as a merge waits for."""
@@ -175,7 +278,7 @@ class RecordIndex:
         """`OnlineStore.write`: stores the transactions not stored yet (an id twice in the batch: its first
         row) and sets the fraud flags the batch carries. Returns the new `entry` rows and the ids of
         transactions stored before whose flag the batch set."""
-        if len(batch) == 1 and int(batch.transaction_id[0]) not in self._row:  # the service's common case
+        if len(batch) == 1 and not self._ids.holds(int(batch.transaction_id[0]), self._row):  # the common case
             entries = self._entries(batch)
             self.append(entries)
             return entries, np.zeros(0, dtype=np.int64)  # stored with its flag: nothing flagged after
@@ -304,6 +407,26 @@ class RecordIndex:
         if index.sums is None and index.built == 0:
             return WindowSums(_EMPTY, 0, 1, _EMPTY, np.zeros(1, np.int64), np.zeros(1, np.int64))
         return index.sums
+
+    def pending_growth(self) -> PendingGrowth | None:
+        """The columns' growth once they are half full, to be worked out outside the owner's lock (so that an
+        append seldom grows them itself); None if not due."""
+        if 2 * self.size < len(self._columns["transaction_id"]):
+            return None
+        return PendingGrowth(dict(self._columns), self.size, self._epoch)
+
+    def finish_growth(self, pending: PendingGrowth) -> bool:
+        """Installs grown columns, with the rows stored since they were taken and the flags set since; not if the
+        columns were grown or replaced meanwhile."""
+        if pending.result is None or any(self._columns[name] is not c for name, c in pending.columns.items()):
+            return False
+        for name, grown in pending.result.items():
+            column = self._columns[name]
+            grown[pending.size : self.size] = column[pending.size : self.size]
+            if name == "fraud" and self._epoch != pending.epoch:
+                grown[: pending.size] = column[: pending.size]
+        self._columns.update(pending.result)
+        return True
 
     def _reserve(self, size: int) -> None:
         capacity = len(self._columns["transaction_id"])

@@ -139,6 +139,17 @@ class SQLiteStore(OnlineStore):
                         with self._lock:
                             self._index.finish_merge(merge)
                             merge = self._index.pending_merge()
+                    # The recent ids moved to the sorted ones, and the columns grown ahead, worked out aside too.
+                    with self._lock:
+                        ids, growth = self._index.pending_ids(), self._index.pending_growth()
+                    if ids is not None:
+                        ids.compute()
+                        with self._lock:
+                            self._index.finish_ids(ids)
+                    if growth is not None:
+                        growth.compute()
+                        with self._lock:
+                            self._index.finish_growth(growth)
                 except sqlite3.Error as error:  # the next request or round tries again
                     log.warning("online store: could not follow the log: %s", error)
 
@@ -168,9 +179,9 @@ class SQLiteStore(OnlineStore):
             # processes scoring batches of 1,000 in process, in runs minutes apart: a batch's p99 31-63 ms, 61-125
             # ms with the merges under the lock): by the follow thread, outside this process's lock too, unless
             # there is none or it has fallen behind.
-            if self._merge_wanted is None or self._index.tail_due(times=4):
+            if self._merge_wanted is None or self._index.tail_due(times=4) or self._index.ids_due(times=4):
                 self._index.merge_due(upto=before, limit=1)
-            elif self._index.tail_due():
+            elif self._index.tail_due() or self._index.ids_due():
                 self._merge_wanted.set()
             # A new batch reads the index's sums and its tail's rows (two processes in process: 116 k
             # transactions/s, 78 k gathering every row).

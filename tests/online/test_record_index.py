@@ -3,7 +3,8 @@ stored before a given row), and its window sums."""
 
 import numpy as np
 
-from mlplatform.online_store.base import WindowSums
+from mlplatform.online_store import index as index_module
+from mlplatform.online_store.base import Transactions, WindowSums
 from mlplatform.online_store.index import TAIL, RecordIndex
 
 
@@ -195,3 +196,73 @@ def test_fraud_and_amount_sums_stay_exact_across_merges_of_rows_with_and_without
             mine = (stored["customer_id"] == key) & (stored["time_us"] <= t)
             assert sums.fraud[b] - sums.fraud[a] == stored["fraud"][mine].sum()
             assert sums.amount[b] - sums.amount[a] == stored["amount_micros"][mine].sum()
+
+
+def test_ids_moved_from_the_recent_dict_to_the_sorted_ids_are_found_with_rows_stored_meanwhile(monkeypatch):
+    """Ids in any order, moved out of the dict of recent ones in steps (inline, and worked out aside while rows are
+    stored, as the SQLite store's follow thread does): each found at its row, an id never stored at -1."""
+    monkeypatch.setattr(index_module, "RECENT_IDS", 64)
+    rng = np.random.default_rng(9)
+    ids = rng.permutation(10**6)[:3000] * 7 + 10**12  # distinct, in no order
+    index = RecordIndex(("customer_id",), merge_on_append=False)
+
+    def store(count: int) -> None:
+        entries = np.zeros(count, dtype=index.entry)
+        entries["transaction_id"] = ids[index.size : index.size + count]
+        index.append(entries)
+
+    store(1000)
+    index.merge_due()  # moved inline
+    assert index.pending_ids() is None and not index._row
+    store(100)
+    pending = index.pending_ids()
+    assert pending is not None
+    pending.compute()
+    store(200)  # stored while the move was worked out
+    assert index.finish_ids(pending) and len(index._row) == 200
+    absent = np.array([0, ids[10] + 1, ids.max() + 7, ids.min() - 7])  # one between stored ids
+    wanted = np.concatenate([ids[:1300], absent])
+    assert index.rows_of(wanted).tolist() == [*range(1300), -1, -1, -1, -1]
+    assert index.stores_any(ids[1299:1300]) and not index.stores_any(absent)
+    for retried in (ids[10], ids[1250], absent[1]):  # one transaction written: stored once, by its sorted or recent id
+        one = np.array([retried])
+        batch = Transactions(one, one, np.ones(1), {"customer_id": one}, np.zeros(1, dtype=np.int64))
+        assert len(index.write(batch)[0]) == (retried == absent[1])
+    assert index.size == 1301
+
+    store(100)
+    stale = index.pending_ids()
+    assert stale is not None
+    stale.compute()
+    index.keep(np.arange(0, index.size, 2))  # the index is built again: the move is dropped
+    assert not index.finish_ids(stale)
+    assert index.rows_of(ids[:6]).tolist() == [0, -1, 1, -1, 2, -1]
+
+
+def test_columns_grown_aside_keep_the_rows_and_flags_stored_meanwhile_and_one_overtaken_is_dropped():
+    index = RecordIndex(("customer_id",), merge_on_append=False)
+
+    def store(count: int) -> None:
+        entries = np.zeros(count, dtype=index.entry)
+        entries["transaction_id"] = np.arange(index.size, index.size + count)
+        entries["customer_id"] = entries["transaction_id"] % 5
+        index.append(entries)
+
+    store(600)  # half of the first 1,024 rows' room
+    growth = index.pending_growth()
+    assert growth is not None
+    growth.compute()
+    store(300)
+    index.flag(np.array([3, 700]))  # one stored before the growth was taken, one after
+    assert index.finish_growth(growth)
+    assert len(index._columns["transaction_id"]) == 2048
+    assert index.column("transaction_id").tolist() == list(range(900))
+    assert np.flatnonzero(index.column("fraud")).tolist() == [3, 700]
+
+    store(200)
+    overtaken = index.pending_growth()
+    assert overtaken is not None
+    overtaken.compute()
+    store(1000)  # past the room: the append grows the columns itself
+    assert not index.finish_growth(overtaken)
+    assert index.column("transaction_id").tolist() == list(range(2100))
