@@ -9,6 +9,7 @@ import pytest
 from mlplatform.features.definitions import FRAUD
 from mlplatform.features.online import OnlineEngine
 from mlplatform.online_store import US
+from mlplatform.online_store import index as index_module
 from mlplatform.online_store.sqlite import SQLiteStore
 from tests.online.test_store_contract import DAY_US, DELAY, T0, batch, rows
 
@@ -88,9 +89,11 @@ def test_a_failed_write_leaves_neither_the_file_nor_the_index_changed(tmp_path, 
 
 
 def test_a_followed_store_merges_outside_the_requests_and_scores_as_one_that_merges_in_them(tmp_path, monkeypatch):
-    """The follow thread works merges out beside the requests and installs them; the features are those of a
-    store that merges in its requests, batch after batch."""
+    """The follow thread works merges out beside the requests and installs them (and the move of recent ids to
+    the sorted ones, and the columns' growth); the features are those of a store that merges in its requests,
+    batch after batch, a retried batch and chargebacks of earlier batches included."""
     rng = np.random.default_rng(5)
+    monkeypatch.setattr(index_module, "RECENT_IDS", 500)
     with (
         SQLiteStore(tmp_path / "a.db", FRAUD.entities) as followed,
         SQLiteStore(tmp_path / "b.db", FRAUD.entities) as inline,
@@ -130,3 +133,9 @@ def test_a_followed_store_merges_outside_the_requests_and_scores_as_one_that_mer
                     break
             time.sleep(0.01)
         assert followed._index.pending_merge() is None  # every due tail merged
+        assert followed._index._ids.end > 0 and len(followed._index._row) < 4 * 500  # the ids moved aside
+        retried = batch(
+            np.arange(300, 1000), T0 + np.arange(300, 1000) * 10 * US, np.ones(700), np.zeros(700), np.ones(700)
+        )
+        np.testing.assert_array_equal(*(engine.compute(retried) for engine in engines))
+        assert followed._index.size == inline._index.size == 12 * size  # stored once
