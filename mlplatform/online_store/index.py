@@ -121,10 +121,8 @@ class _Ids:
         out[inside] = np.where(self.ids[at] == wanted, self.rows[at], -1)
         return out
 
-    def holds(self, transaction_id: int, recent: dict[int, int]) -> bool:
-        """Whether one id is stored, among these or the `recent` ones (rows_of for one, without its arrays)."""
-        if transaction_id in recent:
-            return True
+    def holds(self, transaction_id: int) -> bool:
+        """Whether one id is among these (rows_of for one, without its arrays)."""
         ids = self.ids
         if not len(ids) or not ids[0] <= transaction_id <= ids[-1]:
             return False
@@ -202,6 +200,9 @@ class RecordIndex:
             rows[missing] = self._ids.rows_of(transaction_ids[missing])
         return rows
 
+    def _stored(self, transaction_id: int) -> bool:
+        return transaction_id in self._row or self._ids.holds(transaction_id)
+
     def append(self, entries: np.ndarray) -> None:
         """Stores `entries` (`entry` rows); their ids must be new and distinct."""
         start, end = self.size, self.size + len(entries)
@@ -278,7 +279,7 @@ class RecordIndex:
         """`OnlineStore.write`: stores the transactions not stored yet (an id twice in the batch: its first
         row) and sets the fraud flags the batch carries. Returns the new `entry` rows and the ids of
         transactions stored before whose flag the batch set."""
-        if len(batch) == 1 and not self._ids.holds(int(batch.transaction_id[0]), self._row):  # the common case
+        if len(batch) == 1 and not self._stored(int(batch.transaction_id[0])):  # the service's common case
             entries = self._entries(batch)
             self.append(entries)
             return entries, np.zeros(0, dtype=np.int64)  # stored with its flag: nothing flagged after

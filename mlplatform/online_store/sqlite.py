@@ -119,9 +119,10 @@ class SQLiteStore(OnlineStore):
 
     def follow(self, interval: float) -> None:
         """Applies other processes' log entries every `interval` seconds, so that a worker of the service left
-        idle does not apply a busy one's writes (a million in a 30 s load) all in its next request; and merges
-        the index's tails as they fall due, each worked out outside the lock while requests go on (a merge
-        rewrites an entity's sorted part: ~20 ms for 1 M rows here)."""
+        idle does not apply a busy one's writes (a million in a 30 s load) all in its next request; and does the
+        index's upkeep as it falls due, each piece worked out outside the lock while requests go on: its tails'
+        merges (a merge rewrites an entity's sorted part: ~20 ms for 1 M rows here), the move of its recent ids
+        to the sorted ones, and its columns' growth ahead of need (mlplatform/online_store/index.py)."""
         wanted = self._merge_wanted = threading.Event()
 
         def loop() -> None:
