@@ -7,7 +7,19 @@ import warnings
 # Dagster flags some parameters the platform relies on (backfill policies, data versions) as beta.
 warnings.filterwarnings("ignore", message=".*currently in beta")
 
-from bench import automation, daemon, demo, features, lake, scoring, serving, simulator, stream, training  # noqa: E402 - after the warning filter
+from bench import (  # noqa: E402 - after the warning filter
+    automation,
+    card_precision,
+    daemon,
+    demo,
+    features,
+    lake,
+    scoring,
+    serving,
+    simulator,
+    stream,
+    training,
+)
 
 SUITES = {
     "simulator": simulator.main,
@@ -16,6 +28,7 @@ SUITES = {
     "features": features.main,
     "scoring": scoring.main,
     "training": training.main,
+    "card_precision": card_precision.main,
     "serving": serving.main,
     "stream": stream.main,
     "automation": automation.main,
