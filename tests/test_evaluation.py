@@ -1,7 +1,7 @@
 """The evaluation protocol's metrics and the `evaluate` command on the published data."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
+from bench.card_precision import terminal_labels_known
 from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluate_file import features_and_labels, split_rows
@@ -45,6 +46,25 @@ def _week(weeks: pd.DataFrame, seed: int) -> pd.DataFrame:
         tx_datetime=weeks["tx_datetime"].to_numpy(),
         transaction_id=np.arange(len(weeks)),
     )
+
+
+def test_the_card_precision_bench_counts_a_terminals_labels_a_window_may_read():
+    """The bound of `python -m bench card_precision`: a fraud at a terminal counts from exactly the label delay
+    before the transaction back to the window before that, and only at its own terminal."""
+    at = pd.Timestamp("2018-06-30 12:00:00")
+    frauds = pd.DataFrame(
+        [
+            (7, at - pd.Timedelta(days=7)),  # exactly the delay old: known
+            (7, at - pd.Timedelta(days=7) + pd.Timedelta(seconds=1)),  # a second too young
+            (7, at - pd.Timedelta(days=37)),  # the window's open end: too old
+            (7, at - pd.Timedelta(days=36)),  # inside the window
+            (8, at - pd.Timedelta(days=10)),  # another terminal
+        ],
+        columns=["terminal_id", "tx_datetime"],
+    )
+    test = pd.DataFrame([(7, at), (8, at), (9, at), (8, at + pd.Timedelta(days=30))], columns=frauds.columns)
+    known = terminal_labels_known(test, frauds, timedelta(days=7), timedelta(days=30))
+    assert known.tolist() == [2, 1, 0, 0]
 
 
 def test_mlp_training_is_deterministic_under_a_seed():
