@@ -41,7 +41,8 @@ HANDBOOK_PUBLISHED = (0.869, 0.687, 0.303)
 def terminal_labels_known(test: pd.DataFrame, frauds: pd.DataFrame, delay: timedelta, window: timedelta) -> np.ndarray:
     """For each test row (`terminal_id`, `tx_datetime`), how many frauds at its terminal happened in
     (t - delay - window, t - delay]: the labels a terminal window may read at t."""
-    step = np.int64(10**18 // (frauds["terminal_id"].max() + 2))  # one range of times per terminal
+    largest = max(frauds["terminal_id"].max(), test["terminal_id"].max())
+    step = np.int64(10**18 // (largest + 1))  # one range of times (in seconds) per terminal
 
     def keys(terminal: pd.Series, time: pd.Series) -> np.ndarray:
         return terminal.to_numpy(np.int64) * step + time.to_numpy("datetime64[ns]").view(np.int64) // 10**9

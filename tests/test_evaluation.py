@@ -62,7 +62,8 @@ def test_the_card_precision_bench_counts_a_terminals_labels_a_window_may_read():
         ],
         columns=["terminal_id", "tx_datetime"],
     )
-    test = pd.DataFrame([(7, at), (8, at), (9, at), (8, at + pd.Timedelta(days=30))], columns=frauds.columns)
+    # terminal 1,000,000 has no fraud and an id far past every fraud's
+    test = pd.DataFrame([(7, at), (8, at), (1_000_000, at), (8, at + pd.Timedelta(days=30))], columns=frauds.columns)
     known = terminal_labels_known(test, frauds, timedelta(days=7), timedelta(days=30))
     assert known.tolist() == [2, 1, 0, 0]
 
