@@ -5,8 +5,8 @@ a model may read. On the published data: the amount rule and compromised cards (
 and 3) show in the transaction and the card's own history, and count as knowable here, every one of them
 (generous). A compromised terminal's frauds (scenario 2) look like any other transaction until one of the
 terminal's labels is old enough: they count as knowable only when the terminal has a fraud at least the
-label delay old, inside its longest label window (what `terminal_risk_30d` reads). A terminal in the first
-days of its compromise, or one with no transaction since, has none.
+label delay old, inside its longest label window: where the platform's own `terminal_risk_30d` is above 0.
+A terminal in the first days of its compromise, or one with no transaction since, has none.
 
 For each split, the MLP is trained and scored as `mlplatform evaluate` does (seed 0), and CP@100 is
 printed four times: the model's ranking; the same ranking with every knowable fraud moved to the top and
@@ -27,7 +27,7 @@ import pandas as pd
 from mlplatform.config import handbook_path
 from mlplatform.evaluate_file import features_and_labels, scored, split_rows
 from mlplatform.evaluation import card_precision_at_k, evaluate
-from mlplatform.features.definitions import FRAUD, WindowFeature
+from mlplatform.features.definitions import FRAUD, FeatureSet, WindowFeature
 from mlplatform.models import train_mlp
 from mlplatform.training_sets import Split
 
@@ -38,18 +38,10 @@ HANDBOOK_FIRST_FOLD = date(2018, 7, 25)
 HANDBOOK_PUBLISHED = (0.869, 0.687, 0.303)
 
 
-def terminal_labels_known(test: pd.DataFrame, frauds: pd.DataFrame, delay: timedelta, window: timedelta) -> np.ndarray:
-    """For each test row (`terminal_id`, `tx_datetime`), how many frauds at its terminal happened in
-    (t - delay - window, t - delay]: the labels a terminal window may read at t."""
-    largest = max(frauds["terminal_id"].max(), test["terminal_id"].max())
-    step = np.int64(10**18 // (largest + 1))  # one range of times (in seconds) per terminal
-
-    def keys(terminal: pd.Series, time: pd.Series) -> np.ndarray:
-        return terminal.to_numpy(np.int64) * step + time.to_numpy("datetime64[ns]").view(np.int64) // 10**9
-
-    known = np.sort(keys(frauds["terminal_id"], frauds["tx_datetime"]))
-    end = keys(test["terminal_id"], test["tx_datetime"] - delay)
-    return np.searchsorted(known, end, "right") - np.searchsorted(known, end - int(window.total_seconds()), "right")
+def terminal_risk(features: FeatureSet = FRAUD) -> WindowFeature:
+    """The terminal label rate over the longest window: above 0 where the terminal has a label old enough to use."""
+    rates = [f for f in features.features if isinstance(f, WindowFeature) and f.aggregation == "label_rate"]
+    return max((f for f in rates if f.entity == "terminal_id"), key=lambda f: f.window)
 
 
 def main(quick: bool = False) -> None:
@@ -58,13 +50,11 @@ def main(quick: bool = False) -> None:
     folds = [Split(HANDBOOK_FIRST_FOLD + timedelta(days=7 * k)) for k in range(4)]
     path = handbook_path()
     features, labels = features_and_labels(path, pd.Timestamp(first), folds[-1].end)
-    columns = ["TRANSACTION_ID", "TERMINAL_ID", "TX_DATETIME", "TX_FRAUD", "TX_FRAUD_SCENARIO"]
-    raw = pd.read_parquet(path, columns=columns).rename(columns=str.lower)
-    frauds = raw[raw["tx_fraud"] == 1]
-    window = max(f.window for f in FRAUD.features if isinstance(f, WindowFeature) and f.entity == "terminal_id")
+    raw = pd.read_parquet(path, columns=["TRANSACTION_ID", "TX_FRAUD_SCENARIO"]).rename(columns=str.lower)
+    risk = terminal_risk()
     print(
         f"CP@100 of the MLP (seed 0), and with every fraud knowable under the {FRAUD.label_delay.days}-day label "
-        f"delay first (a compromised terminal's once it has a label in the {window.days} days before that):"
+        f"delay first (a compromised terminal's once {risk.name} > 0: a label in the {risk.window.days} days before):"
     )
     print(
         f"  {'split':<11} {'frauds':>6} {'model':>6} {'bound':>6} {'model/bound':>11} {'rest at random':>15} "
@@ -76,8 +66,7 @@ def main(quick: bool = False) -> None:
         train_rows, test_rows = split_rows(path, features, labels, split)
         test = scored(train_mlp(train_rows, seed=0), test_rows, split)
         scenario = test[["transaction_id"]].merge(raw, on="transaction_id", how="left")["tx_fraud_scenario"].to_numpy()
-        known = terminal_labels_known(test, frauds, FRAUD.label_delay, window)
-        knowable = (scenario > 0) & ((scenario != SCENARIO_TERMINAL) | (known > 0))
+        knowable = (scenario > 0) & ((scenario != SCENARIO_TERMINAL) | (test[risk.name].to_numpy() > 0))
         top = test["score"].max() + 1
         metrics = evaluate(test)
         model = metrics.card_precision_at_100

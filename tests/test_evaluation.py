@@ -10,11 +10,13 @@ import torch
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
-from bench.card_precision import terminal_labels_known
+from bench.card_precision import terminal_risk
 from mlplatform.cli import app
 from mlplatform.config import handbook_path
 from mlplatform.evaluate_file import features_and_labels, split_rows
 from mlplatform.evaluation import card_precision_at_k
+from mlplatform.features import engines
+from mlplatform.features.definitions import FRAUD
 from mlplatform.models import FEATURES, FraudMLP, RandDropout, train_mlp, tree_edges
 from mlplatform.training_sets import Split
 from tests.console import run_main
@@ -49,23 +51,29 @@ def _week(weeks: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def test_the_card_precision_bench_counts_a_terminals_labels_a_window_may_read():
-    """The bound of `python -m bench card_precision`: a fraud at a terminal counts from exactly the label delay
-    before the transaction back to the window before that, and only at its own terminal."""
+    """The bound of `python -m bench card_precision` reads the platform's longest terminal label rate: a fraud at a
+    terminal counts from exactly the label delay before the transaction back to the window before that, and only
+    at its own terminal."""
+    risk = terminal_risk()
+    assert (risk.name, risk.window, risk.delay) == ("terminal_risk_30d", timedelta(days=30), timedelta(days=7))
     at = pd.Timestamp("2018-06-30 12:00:00")
-    frauds = pd.DataFrame(
-        [
-            (7, at - pd.Timedelta(days=7)),  # exactly the delay old: known
-            (7, at - pd.Timedelta(days=7) + pd.Timedelta(seconds=1)),  # a second too young
-            (7, at - pd.Timedelta(days=37)),  # the window's open end: too old
-            (7, at - pd.Timedelta(days=36)),  # inside the window
-            (8, at - pd.Timedelta(days=10)),  # another terminal
-        ],
-        columns=["terminal_id", "tx_datetime"],
-    )
+    day = pd.Timedelta(days=1)
+    history = [  # terminal, time, fraud
+        (7, at - 7 * day, 1),  # exactly the delay old: known
+        (7, at - 7 * day + pd.Timedelta(seconds=1), 1),  # a second too young
+        (7, at - 37 * day, 1),  # the window's open end: too old
+        (7, at - 36 * day, 1),  # inside the window
+        (7, at - 20 * day, 0),  # a genuine one inside it
+        (8, at - 10 * day, 1),  # another terminal
+    ]
     # terminal 1,000,000 has no fraud and an id far past every fraud's
-    test = pd.DataFrame([(7, at), (8, at), (1_000_000, at), (8, at + pd.Timedelta(days=30))], columns=frauds.columns)
-    known = terminal_labels_known(test, frauds, timedelta(days=7), timedelta(days=30))
-    assert known.tolist() == [2, 1, 0, 0]
+    scored_rows = [(7, at, 0), (8, at, 0), (1_000_000, at, 0), (8, at + 30 * day, 0)]
+    events = pd.DataFrame(history + scored_rows, columns=["terminal_id", "tx_datetime", "tx_fraud"]).assign(
+        transaction_id=np.arange(len(history) + len(scored_rows)), customer_id=1, tx_amount=10.0
+    )
+    features = engines.compute(events, FRAUD, since=at).set_index("transaction_id")
+    rates = features.loc[np.arange(len(history), len(events)), risk.name].tolist()
+    assert rates == [2 / 3, 1.0, 0.0, 0.0]
 
 
 def test_mlp_training_is_deterministic_under_a_seed():
